@@ -1,0 +1,327 @@
+//! The shared connection route family, `/api/{slug}/connections…`, served for every
+//! registered provider by the same code.
+
+use super::error::ApiError;
+use super::extract::{JsonBody, ProviderBySlug};
+use crate::state::AppState;
+use crate::store::{ConnectionRecord, StoreError};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use chrono::{SecondsFormat, Utc};
+use pylon_core::draft::apply_draft;
+use pylon_core::{
+    ConnectionConfig, FailureCategory, PollHealth, Provider, ProviderError, TestContext, TestReport,
+};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How many times an edit is re-applied when a concurrent edit changed the record first.
+const MAX_UPDATE_ATTEMPTS: usize = 8;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/{slug}/connections", get(list).post(create))
+        .route("/api/{slug}/connections/test", post(test_draft))
+        .route("/api/{slug}/connections/{id}", put(update).delete(remove))
+        .route("/api/{slug}/connections/{id}/test", post(test_saved))
+}
+
+fn connection_id(params: &HashMap<String, String>) -> &str {
+    params.get("id").map(String::as_str).unwrap_or_default()
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!("no connection with id `{id}`"))
+}
+
+fn rfc3339(at: chrono::DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Rebuilds the checked configuration of a stored connection, secrets decrypted.
+fn config_of(state: &AppState, record: &ConnectionRecord) -> Result<ConnectionConfig, ApiError> {
+    Ok(ConnectionConfig {
+        name: record.name.clone(),
+        enabled: record.enabled,
+        poll_interval_seconds: record.poll_interval_seconds,
+        settings: record.settings.clone(),
+        secrets: state.secrets.open(&record.id, &record.sealed_secrets)?,
+    })
+}
+
+/// Generic checks from core, then the provider's own normalisation.
+fn check_draft(
+    provider: &dyn Provider,
+    base: Option<&ConnectionConfig>,
+    body: &Value,
+) -> Result<ConnectionConfig, ApiError> {
+    let mut config =
+        apply_draft(provider.descriptor(), base, body).map_err(ApiError::Validation)?;
+    provider
+        .validate(&mut config)
+        .map_err(ApiError::Validation)?;
+    Ok(config)
+}
+
+/// The health shown for a record: recorded facts, status re-derived with `enabled`.
+fn shown_health(record: &ConnectionRecord) -> PollHealth {
+    let mut health = record.health.clone();
+    health.interval_seconds = record.poll_interval_seconds;
+    health.set_enabled(record.enabled);
+    health
+}
+
+/// The connection item: redacted configuration plus identity, health and observed summary.
+fn item(state: &AppState, record: &ConnectionRecord) -> Result<Value, ApiError> {
+    let config = config_of(state, record)?;
+    let mut out: Map<String, Value> = config.redacted_json();
+    out.insert("id".into(), json!(record.id));
+    out.insert("platform".into(), json!(record.platform));
+    out.insert("createdAt".into(), json!(rfc3339(record.created_at)));
+    out.insert("updatedAt".into(), json!(rfc3339(record.updated_at)));
+    out.insert(
+        "poll".into(),
+        serde_json::to_value(shown_health(record)).map_err(|e| ApiError::Internal(e.to_string()))?,
+    );
+    out.insert("observed".into(), record.observed.clone().unwrap_or(Value::Null));
+    Ok(Value::Object(out))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    ProviderBySlug(provider): ProviderBySlug,
+) -> Result<Json<Value>, ApiError> {
+    let records = state
+        .store
+        .list_connections(provider.descriptor().platform)
+        .await?;
+    let items = records
+        .iter()
+        .map(|record| item(&state, record))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(Value::Array(items)))
+}
+
+fn require_body(body: Option<Value>) -> Result<Value, ApiError> {
+    body.ok_or_else(|| ApiError::InvalidRequest("a JSON object body is required".into()))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    ProviderBySlug(provider): ProviderBySlug,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let config = check_draft(provider.as_ref(), None, &require_body(body)?)?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let now = Utc::now();
+    let record = ConnectionRecord {
+        platform: provider.descriptor().platform.to_owned(),
+        name: config.name.clone(),
+        enabled: config.enabled,
+        poll_interval_seconds: config.poll_interval_seconds,
+        settings: config.settings.clone(),
+        sealed_secrets: state.secrets.seal(&id, &config.secrets)?,
+        health: PollHealth::new(config.poll_interval_seconds, config.enabled),
+        observed: None,
+        revision: 1,
+        created_at: now,
+        updated_at: now,
+        id,
+    };
+    state.store.insert_connection(&record).await?;
+    tracing::info!(platform = %record.platform, connection_id = %record.id, "connection created");
+    Ok((StatusCode::CREATED, Json(item(&state, &record)?)))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    ProviderBySlug(provider): ProviderBySlug,
+    Path(params): Path<HashMap<String, String>>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let id = connection_id(&params);
+    let body = require_body(body)?;
+    let platform = provider.descriptor().platform;
+    for _ in 0..MAX_UPDATE_ATTEMPTS {
+        let record = state
+            .store
+            .get_connection(platform, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let stored = config_of(&state, &record)?;
+        let config = check_draft(provider.as_ref(), Some(&stored), &body)?;
+        let updated = ConnectionRecord {
+            name: config.name.clone(),
+            enabled: config.enabled,
+            poll_interval_seconds: config.poll_interval_seconds,
+            settings: config.settings.clone(),
+            sealed_secrets: state.secrets.seal(&record.id, &config.secrets)?,
+            revision: record.revision + 1,
+            updated_at: Utc::now(),
+            ..record.clone()
+        };
+        match state.store.update_connection(&updated, record.revision).await {
+            Ok(()) => {
+                tracing::info!(%platform, connection_id = %id, "connection updated");
+                return Ok(Json(item(&state, &updated)?));
+            }
+            // Someone else wrote first: re-apply this edit on top of theirs.
+            Err(StoreError::StaleRevision) => continue,
+            Err(StoreError::NotFound) => return Err(not_found(id)),
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(ApiError::Conflict(
+        "the connection is being edited concurrently; retry".into(),
+    ))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    ProviderBySlug(provider): ProviderBySlug,
+    Path(params): Path<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let id = connection_id(&params);
+    let platform = provider.descriptor().platform;
+    if !state.store.delete_connection(platform, id).await? {
+        return Err(not_found(id));
+    }
+    tracing::info!(%platform, connection_id = %id, "connection deleted");
+    Ok(Json(json!({ "success": true, "id": id })))
+}
+
+/// Runs a provider test under the configured time limit, measuring latency.
+async fn run_test(
+    state: &AppState,
+    provider: &Arc<dyn Provider>,
+    config: &ConnectionConfig,
+) -> (Result<TestReport, ProviderError>, Duration) {
+    let limit = state.settings.test_timeout;
+    let context = TestContext { timeout: limit };
+    let started = Instant::now();
+    // The provider enforces the limit itself; this outer bound, a little longer, guarantees an
+    // answer even from a provider that does not.
+    let outcome = match tokio::time::timeout(
+        limit + Duration::from_secs(2),
+        provider.test(config, &context),
+    )
+    .await
+    {
+        Ok(outcome) => outcome,
+        Err(_) => Err(ProviderError::new(
+            FailureCategory::Timeout,
+            format!("no answer within {} seconds", limit.as_secs()),
+        )),
+    };
+    (outcome, started.elapsed())
+}
+
+fn test_response(outcome: &Result<TestReport, ProviderError>, latency: Duration) -> Value {
+    let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+    match outcome {
+        Ok(report) => json!({
+            "success": true,
+            "category": null,
+            "message": format!(
+                "Connected to {} ({} {}): {} agents, {} VMs, {} storage.",
+                report.system.name,
+                report.system.product,
+                report.system.version,
+                report.counts.agents,
+                report.counts.vms,
+                report.counts.storage
+            ),
+            "latencyMs": latency_ms,
+            "system": report.system,
+            "agents": report.counts.agents,
+            "vms": report.counts.vms,
+            "storage": report.counts.storage,
+        }),
+        Err(error) => json!({
+            "success": false,
+            "category": error.category,
+            "message": error.message,
+            "latencyMs": latency_ms,
+            "system": null,
+            "agents": null,
+            "vms": null,
+            "storage": null,
+        }),
+    }
+}
+
+fn log_test(platform: &str, connection_id: Option<&str>, outcome: &Result<TestReport, ProviderError>, latency: Duration) {
+    let latency_ms = latency.as_millis();
+    match outcome {
+        Ok(_) => tracing::info!(%platform, connection_id, latency_ms, "connection test succeeded"),
+        Err(error) => tracing::info!(
+            %platform,
+            connection_id,
+            category = %error.category,
+            latency_ms,
+            message = %error.message,
+            "connection test failed"
+        ),
+    }
+}
+
+async fn test_draft(
+    State(state): State<AppState>,
+    ProviderBySlug(provider): ProviderBySlug,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let mut body = require_body(body)?;
+    // A draft may be tested before it is named.
+    if let Some(object) = body.as_object_mut() {
+        object
+            .entry("name")
+            .or_insert_with(|| Value::String("draft".into()));
+    }
+    let config = check_draft(provider.as_ref(), None, &body)?;
+    let (outcome, latency) = run_test(&state, &provider, &config).await;
+    log_test(provider.descriptor().platform, None, &outcome, latency);
+    Ok(Json(test_response(&outcome, latency)))
+}
+
+async fn test_saved(
+    State(state): State<AppState>,
+    ProviderBySlug(provider): ProviderBySlug,
+    Path(params): Path<HashMap<String, String>>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let id = connection_id(&params);
+    let platform = provider.descriptor().platform;
+    let record = state
+        .store
+        .get_connection(platform, id)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    let stored = config_of(&state, &record)?;
+    // With a body, the edited form is tested on top of the stored configuration (masked
+    // secrets keep the stored ones) and nothing is recorded; without one, the saved
+    // configuration is tested and the result becomes its health.
+    let overlay = body.filter(|b| !b.is_null());
+    let config = match &overlay {
+        Some(body) => check_draft(provider.as_ref(), Some(&stored), body)?,
+        None => stored,
+    };
+    let (outcome, latency) = run_test(&state, &provider, &config).await;
+    log_test(platform, Some(id), &outcome, latency);
+    if overlay.is_none() {
+        let mut health = record.health.clone();
+        health.set_enabled(record.enabled);
+        let now = Utc::now();
+        match &outcome {
+            Ok(_) => health.record_success(now, false),
+            Err(error) => health.record_failure(now, error.category, &error.message),
+        }
+        // The connection may have been deleted while the test ran; then there is nothing to
+        // record, and the test result is still worth answering.
+        state.store.update_health(id, &health, None).await?;
+    }
+    Ok(Json(test_response(&outcome, latency)))
+}

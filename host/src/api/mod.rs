@@ -1,0 +1,49 @@
+//! The HTTP API. [`app`] builds the whole router from the application state; `main` only
+//! wires configuration to it.
+
+pub mod connections;
+pub mod error;
+pub mod extract;
+pub mod platforms;
+pub mod tokens;
+
+use crate::state::AppState;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use error::{ApiError, InternalErrorDetail};
+use tower_http::trace::TraceLayer;
+
+/// The complete application router.
+pub fn app(state: AppState) -> Router {
+    let body_limit = state.settings.max_body_bytes;
+    Router::new()
+        .merge(platforms::router())
+        .merge(tokens::router())
+        .merge(connections::router())
+        .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        // Route layers run after routing, so the auth middleware sees the matched route.
+        .route_layer(middleware::from_fn_with_state(state.clone(), crate::auth::authorize))
+        .layer(middleware::map_response(log_internal_errors))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn fallback() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// Logs the detail of a 500 that the response itself hides.
+async fn log_internal_errors(response: Response) -> Response {
+    if let Some(InternalErrorDetail(detail)) = response.extensions().get::<InternalErrorDetail>() {
+        tracing::error!(error = %detail, "request failed with an internal error");
+    }
+    response.into_response()
+}

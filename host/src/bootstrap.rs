@@ -1,0 +1,75 @@
+//! Start-up: open the store, load the secret key, install the first admin token.
+
+use crate::auth::{generate_token, hash_token, Scope};
+use crate::config::Config;
+use crate::secrets::{write_private_file, SecretBox};
+use crate::state::{ApiSettings, AppState};
+use crate::store::{SqliteStore, Store, TokenRecord};
+use anyhow::{bail, Context};
+use pylon_core::Registry;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Builds the application state from configuration and the linked providers.
+pub async fn build_state(config: &Config, registry: Registry) -> anyhow::Result<AppState> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let url = config.database_url();
+    if !url.starts_with("sqlite:") {
+        bail!("unsupported database_url scheme: only sqlite:// is available in this build");
+    }
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&url)
+            .await
+            .context("cannot open the database")?,
+    );
+    let secrets = SecretBox::load_or_create(&config.secret_key_path())?;
+    bootstrap_admin_token(config, store.as_ref()).await?;
+    Ok(AppState {
+        store,
+        registry: Arc::new(registry),
+        secrets: Arc::new(secrets),
+        settings: Arc::new(ApiSettings {
+            test_timeout: Duration::from_secs(config.test_timeout_seconds.max(1)),
+            max_body_bytes: config.max_body_bytes,
+        }),
+    })
+}
+
+/// On first start (no tokens at all) installs an admin token holding every scope: the
+/// configured `admin_token`, or a generated one written to `data_dir/admin-token` (0600).
+pub async fn bootstrap_admin_token(config: &Config, store: &dyn Store) -> anyhow::Result<()> {
+    if store.token_count().await? > 0 {
+        return Ok(());
+    }
+    let hash = match &config.admin_token {
+        Some(token) => {
+            tracing::info!("installed the configured admin token");
+            hash_token(token.expose())
+        }
+        None => {
+            let new_token = generate_token();
+            let path = config.admin_token_path();
+            if path.exists() {
+                std::fs::remove_file(&path).with_context(|| {
+                    format!("cannot replace the stale admin token file {}", path.display())
+                })?;
+            }
+            write_private_file(&path, format!("{}\n", new_token.token.expose()).as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            tracing::info!(path = %path.display(), "generated the admin token; read it from this file");
+            new_token.hash
+        }
+    };
+    store
+        .insert_token(&TokenRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            name: "admin".into(),
+            scopes: Scope::ALL.iter().map(|s| s.as_str().to_owned()).collect(),
+            token_hash: hash,
+            created_at: chrono::Utc::now(),
+            last_used_at: None,
+        })
+        .await?;
+    Ok(())
+}

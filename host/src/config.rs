@@ -1,0 +1,158 @@
+//! Process configuration: defaults < TOML file (`--config` or `PYLON_CONFIG`) < `PYLON_*`
+//! environment variables, merged by figment.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use pylon_core::SecretString;
+use serde::{Deserialize, Deserializer, Serialize};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Every configuration key. Field names are the TOML keys and, upper-cased with a `PYLON_`
+/// prefix, the environment variables.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// Directory for the SQLite database, the secret key and the bootstrap admin token.
+    pub data_dir: PathBuf,
+    /// Database URL; defaults to `sqlite://<data_dir>/pylon.db`.
+    pub database_url: Option<String>,
+    /// Admin token to install on first start, instead of a generated one.
+    #[serde(deserialize_with = "deserialize_secret", default)]
+    pub admin_token: Option<SecretString>,
+    /// File holding the 32-byte key that encrypts secrets at rest; defaults to
+    /// `<data_dir>/secret.key` and is generated (mode 0600) when absent.
+    pub secret_key_file: Option<PathBuf>,
+    /// Log filter in `tracing` env-filter syntax, e.g. `info` or `pylon_host=debug`.
+    pub log: String,
+    pub log_format: LogFormat,
+    /// Upper bound of one connection test, in seconds.
+    pub test_timeout_seconds: u64,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &self.database_url.as_deref().map(redact_url))
+            .field("admin_token", &self.admin_token)
+            .field("secret_key_file", &self.secret_key_file)
+            .field("log", &self.log)
+            .field("log_format", &self.log_format)
+            .field("test_timeout_seconds", &self.test_timeout_seconds)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
+    }
+}
+
+/// Hides a password embedded in a database URL.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://{}@{}", &url[..scheme_end], SecretString::MASK, &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn deserialize_secret<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SecretString>, D::Error> {
+    let value: Option<String> = Option::deserialize(deserializer)?;
+    Ok(value.filter(|v| !v.is_empty()).map(SecretString::new))
+}
+
+#[derive(Serialize)]
+struct Defaults {
+    listen: &'static str,
+    data_dir: &'static str,
+    log: &'static str,
+    log_format: LogFormat,
+    test_timeout_seconds: u64,
+    max_body_bytes: usize,
+}
+
+const DEFAULTS: Defaults = Defaults {
+    listen: "127.0.0.1:8080",
+    data_dir: "./data",
+    log: "info",
+    log_format: LogFormat::Text,
+    test_timeout_seconds: 15,
+    max_body_bytes: 256 * 1024,
+};
+
+impl Config {
+    /// Loads the configuration from defaults, an optional TOML file and the environment.
+    /// `file` wins over `PYLON_CONFIG`.
+    pub fn load(file: Option<&Path>) -> Result<Self, figment::Error> {
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("PYLON_CONFIG").map(PathBuf::from));
+        let mut figment = Figment::from(Serialized::defaults(DEFAULTS));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment
+            .merge(Env::prefixed("PYLON_").ignore(&["config"]))
+            .extract()
+    }
+
+    /// Configuration for tests and embedding: defaults with the given data directory.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.into(),
+            database_url: None,
+            admin_token: None,
+            secret_key_file: None,
+            log: DEFAULTS.log.to_owned(),
+            log_format: DEFAULTS.log_format,
+            test_timeout_seconds: DEFAULTS.test_timeout_seconds,
+            max_body_bytes: DEFAULTS.max_body_bytes,
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", self.data_dir.join("pylon.db").display())
+        })
+    }
+
+    pub fn secret_key_path(&self) -> PathBuf {
+        self.secret_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secret.key"))
+    }
+
+    pub fn admin_token_path(&self) -> PathBuf {
+        self.data_dir.join("admin-token")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_url_password_is_redacted_in_debug() {
+        assert_eq!(
+            redact_url("postgres://user:pw@db:5432/pylon"),
+            "postgres://********@db:5432/pylon"
+        );
+        assert_eq!(redact_url("sqlite://./data/pylon.db"), "sqlite://./data/pylon.db");
+    }
+}

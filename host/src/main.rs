@@ -1,0 +1,48 @@
+//! The `pylon` binary: parses the command line, loads configuration and hands over to the
+//! library.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use pylon_host::config::Config;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "pylon", version, about = "Pylon platform-connector server")]
+struct Cli {
+    /// TOML configuration file (also `PYLON_CONFIG`).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// List the registered providers.
+    Providers,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let config = Config::load(cli.config.as_deref()).context("invalid configuration")?;
+            pylon_host::telemetry::init(&config)?;
+            pylon_host::server::serve(config).await
+        }
+        Command::Providers => {
+            let registry = pylon_core::Registry::from_inventory()?;
+            for provider in registry.providers() {
+                let d = provider.descriptor();
+                println!(
+                    "{:<16} /api/{}/connections  {} ({:?})",
+                    d.platform, d.slug, d.display_name, d.readiness
+                );
+            }
+            Ok(())
+        }
+    }
+}

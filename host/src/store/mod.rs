@@ -1,0 +1,128 @@
+//! Persistence behind one trait, so the SQLite store that ships today and a PostgreSQL store
+//! for scale-out are interchangeable. The store sees secrets only as sealed bytes; sealing
+//! happens above it (see [`crate::secrets`]).
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use pylon_core::PollHealth;
+use serde_json::{Map, Value};
+
+/// One saved connection as stored.
+#[derive(Clone)]
+pub struct ConnectionRecord {
+    pub id: String,
+    pub platform: String,
+    pub name: String,
+    pub enabled: bool,
+    pub poll_interval_seconds: u32,
+    /// Non-secret provider settings.
+    pub settings: Map<String, Value>,
+    /// Provider secrets sealed by [`crate::secrets::SecretBox`].
+    pub sealed_secrets: Vec<u8>,
+    /// Recorded poll facts. Its `status` is re-derived with `enabled` when shown.
+    pub health: PollHealth,
+    /// The contribution summary of the last successful poll, as JSON.
+    pub observed: Option<Value>,
+    /// Incremented on every configuration write; guards against lost updates.
+    pub revision: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for ConnectionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionRecord")
+            .field("id", &self.id)
+            .field("platform", &self.platform)
+            .field("name", &self.name)
+            .field("revision", &self.revision)
+            .field("sealed_secrets", &format_args!("<{} bytes>", self.sealed_secrets.len()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// One API token as stored (its hash, never the token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub token_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A connection with the same name already exists for the platform.
+    #[error("a connection with this name already exists")]
+    NameConflict,
+    /// The record changed since it was read; the caller should re-read and retry.
+    #[error("the record changed concurrently")]
+    StaleRevision,
+    #[error("record not found")]
+    NotFound,
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Everything the host persists.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    async fn insert_connection(&self, record: &ConnectionRecord) -> Result<(), StoreError>;
+    /// Replaces the configuration of `record.id` if its stored revision is
+    /// `expected_revision`; the stored revision becomes `record.revision`. Health and the
+    /// observed summary are left alone: they are written only by [`Store::update_health`], so
+    /// an edit racing a poll cannot roll back the poll's result.
+    async fn update_connection(
+        &self,
+        record: &ConnectionRecord,
+        expected_revision: i64,
+    ) -> Result<(), StoreError>;
+    async fn get_connection(
+        &self,
+        platform: &str,
+        id: &str,
+    ) -> Result<Option<ConnectionRecord>, StoreError>;
+    /// Connections of a platform, oldest first.
+    async fn list_connections(&self, platform: &str) -> Result<Vec<ConnectionRecord>, StoreError>;
+    async fn delete_connection(&self, platform: &str, id: &str) -> Result<bool, StoreError>;
+    /// Writes only the health (and, when given, the observed summary) of a connection.
+    async fn update_health(
+        &self,
+        id: &str,
+        health: &PollHealth,
+        observed: Option<&Value>,
+    ) -> Result<bool, StoreError>;
+
+    async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+    async fn delete_token(&self, id: &str) -> Result<bool, StoreError>;
+    async fn find_token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError>;
+    /// Records a use of the token, at most about once a minute per token.
+    async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn token_count(&self) -> Result<u64, StoreError>;
+}
+
+/// The one timestamp format in the database: RFC 3339 UTC with milliseconds, which sorts
+/// lexically in time order.
+pub(crate) fn format_time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("bad timestamp {text:?}: {e}")))
+}

@@ -1,0 +1,286 @@
+//! The embedded SQLite store (the default). WAL mode so reads never wait for the writer, a
+//! busy timeout so concurrent writers queue instead of failing, and every write a single
+//! statement so a failure changes nothing.
+
+use super::{format_time, parse_time, ConnectionRecord, Store, StoreError, TokenRecord};
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use pylon_core::PollHealth;
+use serde_json::Value;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::str::FromStr;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How often `last_used_at` is refreshed at most, to keep authentication free of writes.
+const TOKEN_TOUCH_INTERVAL_SECONDS: i64 = 60;
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` and applies pending migrations.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
+fn connection_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ConnectionRecord, StoreError> {
+    let corrupt = |what: &str, e: serde_json::Error| StoreError::Corrupt(format!("{what}: {e}"));
+    let settings: String = row.try_get("settings_json")?;
+    let health: String = row.try_get("health_json")?;
+    let observed: Option<String> = row.try_get("observed_json")?;
+    let interval: i64 = row.try_get("poll_interval_seconds")?;
+    Ok(ConnectionRecord {
+        id: row.try_get("id")?,
+        platform: row.try_get("platform")?,
+        name: row.try_get("name")?,
+        enabled: row.try_get("enabled")?,
+        poll_interval_seconds: u32::try_from(interval)
+            .map_err(|_| StoreError::Corrupt(format!("bad poll interval {interval}")))?,
+        settings: serde_json::from_str(&settings).map_err(|e| corrupt("settings", e))?,
+        sealed_secrets: row.try_get("sealed_secrets")?,
+        health: serde_json::from_str(&health).map_err(|e| corrupt("health", e))?,
+        observed: observed
+            .map(|o| serde_json::from_str(&o))
+            .transpose()
+            .map_err(|e| corrupt("observed", e))?,
+        revision: row.try_get("revision")?,
+        created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
+        updated_at: parse_time(&row.try_get::<String, _>("updated_at")?)?,
+    })
+}
+
+fn token_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<TokenRecord, StoreError> {
+    let scopes: String = row.try_get("scopes_json")?;
+    let last_used: Option<String> = row.try_get("last_used_at")?;
+    Ok(TokenRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        scopes: serde_json::from_str(&scopes)
+            .map_err(|e| StoreError::Corrupt(format!("token scopes: {e}")))?,
+        token_hash: row.try_get("token_hash")?,
+        created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
+        last_used_at: last_used.as_deref().map(parse_time).transpose()?,
+    })
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn insert_connection(&self, record: &ConnectionRecord) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO connections (id, platform, name, name_key, enabled, poll_interval_seconds,
+                settings_json, sealed_secrets, health_json, observed_json, revision, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&record.id)
+        .bind(&record.platform)
+        .bind(&record.name)
+        .bind(name_key(&record.name))
+        .bind(record.enabled)
+        .bind(i64::from(record.poll_interval_seconds))
+        .bind(to_json(&record.settings)?)
+        .bind(&record.sealed_secrets)
+        .bind(to_json(&record.health)?)
+        .bind(record.observed.as_ref().map(to_json).transpose()?)
+        .bind(record.revision)
+        .bind(format_time(record.created_at))
+        .bind(format_time(record.updated_at))
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::NameConflict),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn update_connection(
+        &self,
+        record: &ConnectionRecord,
+        expected_revision: i64,
+    ) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "UPDATE connections SET name = ?, name_key = ?, enabled = ?, poll_interval_seconds = ?,
+                settings_json = ?, sealed_secrets = ?, revision = ?, updated_at = ?
+             WHERE id = ? AND platform = ? AND revision = ?",
+        )
+        .bind(&record.name)
+        .bind(name_key(&record.name))
+        .bind(record.enabled)
+        .bind(i64::from(record.poll_interval_seconds))
+        .bind(to_json(&record.settings)?)
+        .bind(&record.sealed_secrets)
+        .bind(record.revision)
+        .bind(format_time(record.updated_at))
+        .bind(&record.id)
+        .bind(&record.platform)
+        .bind(expected_revision)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(done) if done.rows_affected() == 1 => Ok(()),
+            Ok(_) => {
+                let exists = sqlx::query("SELECT 1 FROM connections WHERE id = ? AND platform = ?")
+                    .bind(&record.id)
+                    .bind(&record.platform)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .is_some();
+                Err(if exists {
+                    StoreError::StaleRevision
+                } else {
+                    StoreError::NotFound
+                })
+            }
+            Err(e) if is_unique_violation(&e) => Err(StoreError::NameConflict),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn get_connection(
+        &self,
+        platform: &str,
+        id: &str,
+    ) -> Result<Option<ConnectionRecord>, StoreError> {
+        sqlx::query("SELECT * FROM connections WHERE id = ? AND platform = ?")
+            .bind(id)
+            .bind(platform)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(connection_from_row)
+            .transpose()
+    }
+
+    async fn list_connections(&self, platform: &str) -> Result<Vec<ConnectionRecord>, StoreError> {
+        sqlx::query("SELECT * FROM connections WHERE platform = ? ORDER BY created_at, id")
+            .bind(platform)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(connection_from_row)
+            .collect()
+    }
+
+    async fn delete_connection(&self, platform: &str, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM connections WHERE id = ? AND platform = ?")
+            .bind(id)
+            .bind(platform)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn update_health(
+        &self,
+        id: &str,
+        health: &PollHealth,
+        observed: Option<&Value>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE connections SET health_json = ?, observed_json = COALESCE(?, observed_json)
+             WHERE id = ?",
+        )
+        .bind(to_json(health)?)
+        .bind(observed.map(to_json).transpose()?)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_tokens (id, name, scopes_json, token_hash, created_at, last_used_at)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&token.id)
+        .bind(&token.name)
+        .bind(to_json(&token.scopes)?)
+        .bind(&token.token_hash)
+        .bind(format_time(token.created_at))
+        .bind(token.last_used_at.map(format_time))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        sqlx::query("SELECT * FROM api_tokens ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(token_from_row)
+            .collect()
+    }
+
+    async fn delete_token(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM api_tokens WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn find_token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        sqlx::query("SELECT * FROM api_tokens WHERE token_hash = ?")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(token_from_row)
+            .transpose()
+    }
+
+    async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let stale_before = format_time(at - Duration::seconds(TOKEN_TOUCH_INTERVAL_SECONDS));
+        sqlx::query(
+            "UPDATE api_tokens SET last_used_at = ?
+             WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
+        )
+        .bind(format_time(at))
+        .bind(id)
+        .bind(stale_before)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn token_count(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+}

@@ -1,0 +1,12 @@
+//! Host integration tests: the HTTP API through `Router::oneshot` on a temporary SQLite
+//! file, a few over a real socket, and the `pylon` binary itself. vCenter behaviour comes
+//! from the real govmomi simulator (`pylon-vcsim`).
+
+mod auth;
+mod binary;
+mod connections;
+mod persistence;
+mod secrets;
+mod support;
+mod testing;
+mod tokens;

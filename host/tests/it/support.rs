@@ -1,0 +1,164 @@
+//! A test instance of the API on a temporary data directory.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use pylon_core::{Registry, SecretString};
+use pylon_host::config::Config;
+use pylon_host::state::AppState;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use tower::ServiceExt;
+
+pub const ADMIN: &str = "admin-token-for-tests";
+
+pub struct TestApp {
+    pub dir: TempDir,
+    pub state: AppState,
+    pub router: Router,
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::open(tempfile::tempdir().unwrap()).await
+    }
+
+    /// Starts (or restarts) an instance on an existing data directory.
+    pub async fn open(dir: TempDir) -> Self {
+        let mut config = Config::for_data_dir(dir.path());
+        config.admin_token = Some(SecretString::new(ADMIN));
+        config.test_timeout_seconds = 5;
+        config.max_body_bytes = 64 * 1024;
+        let state = pylon_host::bootstrap::build_state(&config, Registry::from_inventory().unwrap())
+            .await
+            .unwrap();
+        let router = pylon_host::app(state.clone());
+        Self { dir, state, router }
+    }
+
+    /// Drops the instance and returns its data directory for a restart.
+    pub fn stop(self) -> TempDir {
+        self.dir
+    }
+
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let body = match body {
+            Some(value) => Body::from(serde_json::to_vec(&value).unwrap()),
+            None => Body::empty(),
+        };
+        self.raw(method, path, token, body).await
+    }
+
+    pub async fn raw(&self, method: Method, path: &str, token: Option<&str>, body: Body) -> (StatusCode, Value) {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        request = request.header("content-type", "application/json");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request.body(body).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                panic!("response is not JSON: {}", String::from_utf8_lossy(&bytes))
+            })
+        };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(ADMIN), None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(ADMIN), Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, Some(ADMIN), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, Some(ADMIN), None).await
+    }
+
+    /// Creates a connection and returns its item, asserting 201.
+    pub async fn create(&self, body: Value) -> Value {
+        let (status, item) = self.post("/api/vmware/connections", body).await;
+        assert_eq!(status, StatusCode::CREATED, "{item}");
+        item
+    }
+
+    /// Creates a token with `scopes` and returns the token string.
+    pub async fn token(&self, scopes: &[&str]) -> String {
+        let (status, body) = self
+            .post("/api/tokens", json!({"name": "t", "scopes": scopes}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// The list item with `id`.
+    pub async fn item(&self, id: &str) -> Value {
+        let (status, list) = self.get("/api/vmware/connections").await;
+        assert_eq!(status, StatusCode::OK);
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no item {id} in {list}"))
+    }
+
+    /// Every byte the database holds on disk (main file, WAL and shared memory).
+    pub fn database_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for entry in std::fs::read_dir(self.dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().unwrap().to_string_lossy().starts_with("pylon.db") {
+                bytes.extend(std::fs::read(path).unwrap());
+            }
+        }
+        bytes
+    }
+}
+
+/// A valid draft for a simulator, trusting its CA.
+pub fn sim_draft(sim: &pylon_vcsim::Simulator, name: &str, password: &str) -> Value {
+    json!({
+        "name": name,
+        "host": sim.host(),
+        "port": sim.port(),
+        "username": "user",
+        "password": password,
+        "caCertificate": sim.ca_pem(),
+    })
+}
+
+/// A draft that needs no network to validate.
+pub fn offline_draft(name: &str) -> Value {
+    json!({
+        "name": name,
+        "host": "vcenter.example.test",
+        "username": "reader@vsphere.local",
+        "password": "correct horse battery staple",
+    })
+}
+
+pub fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// A loopback port with nothing listening, for code that is not async.
+pub fn closed_port_sync() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
