@@ -30,7 +30,11 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Self::SettingsRead, Self::SettingsWrite, Self::MonitoringRead];
+    pub const ALL: [Scope; 3] = [
+        Self::SettingsRead,
+        Self::SettingsWrite,
+        Self::MonitoringRead,
+    ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -77,6 +81,7 @@ pub fn required_scope(method: &Method, route: &str) -> Option<Access> {
         ("DELETE", "/api/{slug}/connections/{id}") => Scoped(SettingsWrite),
         ("POST", "/api/{slug}/connections/test") => Scoped(SettingsWrite),
         ("POST", "/api/{slug}/connections/{id}/test") => Scoped(SettingsWrite),
+        ("GET", "/api/resources" | "/api/resources/{id}") => Scoped(MonitoringRead),
         _ => return None,
     };
     Some(access)
@@ -151,11 +156,19 @@ pub async fn authorize(
         .find_token_by_hash(&hash_token(token))
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    let scopes: Vec<Scope> = record.scopes.iter().filter_map(|s| Scope::parse(s)).collect();
+    let scopes: Vec<Scope> = record
+        .scopes
+        .iter()
+        .filter_map(|s| Scope::parse(s))
+        .collect();
     if !scopes.contains(&scope) {
         return Err(ApiError::MissingScope(scope));
     }
-    if let Err(error) = state.store.touch_token(&record.id, chrono::Utc::now()).await {
+    if let Err(error) = state
+        .store
+        .touch_token(&record.id, chrono::Utc::now())
+        .await
+    {
         // Failing to record last use must not fail the request.
         tracing::warn!(token_id = %record.id, %error, "could not record token use");
     }

@@ -2,6 +2,7 @@
 
 use crate::auth::{generate_token, hash_token, Scope};
 use crate::config::Config;
+use crate::scheduler::{PollScheduler, SchedulerSettings};
 use crate::secrets::{write_private_file, SecretBox};
 use crate::state::{ApiSettings, AppState};
 use crate::store::{SqliteStore, Store, TokenRecord};
@@ -10,7 +11,8 @@ use pylon_core::Registry;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Builds the application state from configuration and the linked providers.
+/// Builds the application state from configuration and the linked providers, and starts
+/// polling every enabled connection.
 pub async fn build_state(config: &Config, registry: Registry) -> anyhow::Result<AppState> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
@@ -25,10 +27,26 @@ pub async fn build_state(config: &Config, registry: Registry) -> anyhow::Result<
     );
     let secrets = SecretBox::load_or_create(&config.secret_key_path())?;
     bootstrap_admin_token(config, store.as_ref()).await?;
+    let registry = Arc::new(registry);
+    let secrets = Arc::new(secrets);
+    let scheduler = Arc::new(PollScheduler::new(
+        store.clone(),
+        registry.clone(),
+        secrets.clone(),
+        SchedulerSettings {
+            max_concurrent_polls: config.max_concurrent_polls,
+            poll_timeout: Duration::from_secs(config.poll_timeout_seconds.max(1)),
+        },
+    ));
+    scheduler
+        .start_all()
+        .await
+        .context("cannot schedule saved connections")?;
     Ok(AppState {
         store,
-        registry: Arc::new(registry),
-        secrets: Arc::new(secrets),
+        registry,
+        secrets,
+        scheduler,
         settings: Arc::new(ApiSettings {
             test_timeout: Duration::from_secs(config.test_timeout_seconds.max(1)),
             max_body_bytes: config.max_body_bytes,
@@ -52,7 +70,10 @@ pub async fn bootstrap_admin_token(config: &Config, store: &dyn Store) -> anyhow
             let path = config.admin_token_path();
             if path.exists() {
                 std::fs::remove_file(&path).with_context(|| {
-                    format!("cannot replace the stale admin token file {}", path.display())
+                    format!(
+                        "cannot replace the stale admin token file {}",
+                        path.display()
+                    )
                 })?;
             }
             write_private_file(&path, format!("{}\n", new_token.token.expose()).as_bytes())

@@ -41,6 +41,10 @@ pub struct Config {
     pub test_timeout_seconds: u64,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Polls running at once across all connections.
+    pub max_concurrent_polls: usize,
+    /// Upper bound of one poll, in seconds.
+    pub poll_timeout_seconds: u64,
 }
 
 impl fmt::Debug for Config {
@@ -48,13 +52,18 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("listen", &self.listen)
             .field("data_dir", &self.data_dir)
-            .field("database_url", &self.database_url.as_deref().map(redact_url))
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
             .field("admin_token", &self.admin_token)
             .field("secret_key_file", &self.secret_key_file)
             .field("log", &self.log)
             .field("log_format", &self.log_format)
             .field("test_timeout_seconds", &self.test_timeout_seconds)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_concurrent_polls", &self.max_concurrent_polls)
+            .field("poll_timeout_seconds", &self.poll_timeout_seconds)
             .finish()
     }
 }
@@ -63,7 +72,12 @@ impl fmt::Debug for Config {
 fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}://{}@{}", &url[..scheme_end], SecretString::MASK, &url[at + 1..])
+            format!(
+                "{}://{}@{}",
+                &url[..scheme_end],
+                SecretString::MASK,
+                &url[at + 1..]
+            )
         }
         _ => url.to_owned(),
     }
@@ -84,6 +98,8 @@ struct Defaults {
     log_format: LogFormat,
     test_timeout_seconds: u64,
     max_body_bytes: usize,
+    max_concurrent_polls: usize,
+    poll_timeout_seconds: u64,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -93,6 +109,8 @@ const DEFAULTS: Defaults = Defaults {
     log_format: LogFormat::Text,
     test_timeout_seconds: 15,
     max_body_bytes: 256 * 1024,
+    max_concurrent_polls: 8,
+    poll_timeout_seconds: 120,
 };
 
 impl Config {
@@ -123,13 +141,15 @@ impl Config {
             log_format: DEFAULTS.log_format,
             test_timeout_seconds: DEFAULTS.test_timeout_seconds,
             max_body_bytes: DEFAULTS.max_body_bytes,
+            max_concurrent_polls: DEFAULTS.max_concurrent_polls,
+            poll_timeout_seconds: DEFAULTS.poll_timeout_seconds,
         }
     }
 
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", self.data_dir.join("pylon.db").display())
-        })
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("pylon.db").display()))
     }
 
     pub fn secret_key_path(&self) -> PathBuf {
@@ -153,6 +173,9 @@ mod tests {
             redact_url("postgres://user:pw@db:5432/pylon"),
             "postgres://********@db:5432/pylon"
         );
-        assert_eq!(redact_url("sqlite://./data/pylon.db"), "sqlite://./data/pylon.db");
+        assert_eq!(
+            redact_url("sqlite://./data/pylon.db"),
+            "sqlite://./data/pylon.db"
+        );
     }
 }

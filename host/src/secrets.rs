@@ -83,7 +83,8 @@ impl SecretBox {
             .iter()
             .map(|(k, v)| (k.as_str(), v.expose()))
             .collect();
-        let plaintext = Zeroizing::new(serde_json::to_vec(&plain).map_err(|_| SecretsError::Format)?);
+        let plaintext =
+            Zeroizing::new(serde_json::to_vec(&plain).map_err(|_| SecretsError::Format)?);
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
         let ciphertext = self
@@ -165,7 +166,10 @@ mod tests {
         assert!(!sealed.windows(7).any(|w| w == b"hunter2"));
         let opened = sealed_box.open("conn-1", &sealed).unwrap();
         assert_eq!(opened["password"].expose(), "hunter2");
-        assert!(matches!(sealed_box.open("conn-2", &sealed), Err(SecretsError::Decrypt)));
+        assert!(matches!(
+            sealed_box.open("conn-2", &sealed),
+            Err(SecretsError::Decrypt)
+        ));
         assert!(matches!(
             SecretBox::from_key(&[8; 32]).open("conn-1", &sealed),
             Err(SecretsError::Decrypt)
@@ -179,7 +183,10 @@ mod tests {
         let first = SecretBox::load_or_create(&path).unwrap();
         let sealed = first.seal("c", &secrets()).unwrap();
         let second = SecretBox::load_or_create(&path).unwrap();
-        assert_eq!(second.open("c", &sealed).unwrap()["password"].expose(), "hunter2");
+        assert_eq!(
+            second.open("c", &sealed).unwrap()["password"].expose(),
+            "hunter2"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -21,10 +21,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .map(|p| p.descriptor().platform)
         .collect();
     tracing::info!(%address, ?platforms, data_dir = %config.data_dir.display(), "pylon listening");
+    let scheduler = state.scheduler.clone();
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("server error")?;
+    scheduler.shutdown().await;
     tracing::info!("pylon stopped");
     Ok(())
 }

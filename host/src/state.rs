@@ -1,5 +1,6 @@
 //! Shared application state handed to every handler.
 
+use crate::scheduler::PollScheduler;
 use crate::secrets::SecretBox;
 use crate::store::Store;
 use pylon_core::Registry;
@@ -21,4 +22,5 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub secrets: Arc<SecretBox>,
     pub settings: Arc<ApiSettings>,
+    pub scheduler: Arc<PollScheduler>,
 }

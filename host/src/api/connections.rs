@@ -85,9 +85,13 @@ fn item(state: &AppState, record: &ConnectionRecord) -> Result<Value, ApiError> 
     out.insert("updatedAt".into(), json!(rfc3339(record.updated_at)));
     out.insert(
         "poll".into(),
-        serde_json::to_value(shown_health(record)).map_err(|e| ApiError::Internal(e.to_string()))?,
+        serde_json::to_value(shown_health(record))
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
     );
-    out.insert("observed".into(), record.observed.clone().unwrap_or(Value::Null));
+    out.insert(
+        "observed".into(),
+        record.observed.clone().unwrap_or(Value::Null),
+    );
     Ok(Value::Object(out))
 }
 
@@ -133,6 +137,7 @@ async fn create(
         id,
     };
     state.store.insert_connection(&record).await?;
+    state.scheduler.sync(&record.platform, &record.id).await;
     tracing::info!(platform = %record.platform, connection_id = %record.id, "connection created");
     Ok((StatusCode::CREATED, Json(item(&state, &record)?)))
 }
@@ -164,9 +169,14 @@ async fn update(
             updated_at: Utc::now(),
             ..record.clone()
         };
-        match state.store.update_connection(&updated, record.revision).await {
+        match state
+            .store
+            .update_connection(&updated, record.revision)
+            .await
+        {
             Ok(()) => {
                 tracing::info!(%platform, connection_id = %id, "connection updated");
+                state.scheduler.sync(platform, id).await;
                 return Ok(Json(item(&state, &updated)?));
             }
             // Someone else wrote first: re-apply this edit on top of theirs.
@@ -190,6 +200,7 @@ async fn remove(
     if !state.store.delete_connection(platform, id).await? {
         return Err(not_found(id));
     }
+    state.scheduler.sync(platform, id).await;
     tracing::info!(%platform, connection_id = %id, "connection deleted");
     Ok(Json(json!({ "success": true, "id": id })))
 }
@@ -254,7 +265,12 @@ fn test_response(outcome: &Result<TestReport, ProviderError>, latency: Duration)
     }
 }
 
-fn log_test(platform: &str, connection_id: Option<&str>, outcome: &Result<TestReport, ProviderError>, latency: Duration) {
+fn log_test(
+    platform: &str,
+    connection_id: Option<&str>,
+    outcome: &Result<TestReport, ProviderError>,
+    latency: Duration,
+) {
     let latency_ms = latency.as_millis();
     match outcome {
         Ok(_) => tracing::info!(%platform, connection_id, latency_ms, "connection test succeeded"),

@@ -107,7 +107,9 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let mut response = (status, Json(body)).into_response();
         if let Self::Internal(detail) = self {
-            response.extensions_mut().insert(InternalErrorDetail(detail));
+            response
+                .extensions_mut()
+                .insert(InternalErrorDetail(detail));
         }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(

@@ -67,7 +67,10 @@ pub struct ProviderBySlug(pub Arc<dyn Provider>);
 impl FromRequestParts<AppState> for ProviderBySlug {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;

@@ -5,6 +5,7 @@ pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod platforms;
+pub mod resources;
 pub mod tokens;
 
 use crate::state::AppState;
@@ -22,10 +23,14 @@ pub fn app(state: AppState) -> Router {
         .merge(platforms::router())
         .merge(tokens::router())
         .merge(connections::router())
+        .merge(resources::router())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         // Route layers run after routing, so the auth middleware sees the matched route.
-        .route_layer(middleware::from_fn_with_state(state.clone(), crate::auth::authorize))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::authorize,
+        ))
         .layer(middleware::map_response(log_internal_errors))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())

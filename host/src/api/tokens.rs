@@ -42,7 +42,10 @@ fn parse_request(body: &Value) -> Result<(String, Vec<Scope>), ApiError> {
     let Some(object) = body.as_object() else {
         return Err(ApiError::field("body", "must be a JSON object"));
     };
-    for key in object.keys().filter(|k| !matches!(k.as_str(), "name" | "scopes")) {
+    for key in object
+        .keys()
+        .filter(|k| !matches!(k.as_str(), "name" | "scopes"))
+    {
         errors.add(key.clone(), "unknown field");
     }
     let name = match object.get("name") {
@@ -51,7 +54,10 @@ fn parse_request(body: &Value) -> Result<(String, Vec<Scope>), ApiError> {
             String::new()
         }
         Some(Value::String(name)) if name.trim().chars().count() > MAX_TOKEN_NAME_LENGTH => {
-            errors.add("name", format!("must be at most {MAX_TOKEN_NAME_LENGTH} characters"));
+            errors.add(
+                "name",
+                format!("must be at most {MAX_TOKEN_NAME_LENGTH} characters"),
+            );
             String::new()
         }
         Some(Value::String(name)) => name.trim().to_owned(),
@@ -66,7 +72,9 @@ fn parse_request(body: &Value) -> Result<(String, Vec<Scope>), ApiError> {
     };
     let mut scopes = Vec::new();
     match object.get("scopes") {
-        Some(Value::Array(items)) if items.is_empty() => errors.add("scopes", "must name at least one scope"),
+        Some(Value::Array(items)) if items.is_empty() => {
+            errors.add("scopes", "must name at least one scope")
+        }
         Some(Value::Array(items)) => {
             for item in items {
                 match item.as_str().and_then(Scope::parse) {
@@ -76,7 +84,10 @@ fn parse_request(body: &Value) -> Result<(String, Vec<Scope>), ApiError> {
                         let known: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
                         errors.add(
                             "scopes",
-                            format!("unknown scope {item}; known scopes are {}", known.join(", ")),
+                            format!(
+                                "unknown scope {item}; known scopes are {}",
+                                known.join(", ")
+                            ),
                         );
                     }
                 }
@@ -94,7 +105,8 @@ async fn create(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let body = body.ok_or_else(|| ApiError::InvalidRequest("a JSON object body is required".into()))?;
+    let body =
+        body.ok_or_else(|| ApiError::InvalidRequest("a JSON object body is required".into()))?;
     let (name, scopes) = parse_request(&body)?;
     let new_token = generate_token();
     let record = TokenRecord {
@@ -110,7 +122,10 @@ async fn create(
     let mut out = token_json(&record);
     if let Value::Object(map) = &mut out {
         map.remove("lastUsedAt");
-        map.insert("token".into(), Value::String(new_token.token.expose().to_owned()));
+        map.insert(
+            "token".into(),
+            Value::String(new_token.token.expose().to_owned()),
+        );
     }
     Ok((StatusCode::CREATED, Json(out)))
 }

@@ -8,6 +8,7 @@ pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
+use pylon_core::model::Resource;
 use pylon_core::PollHealth;
 use serde_json::{Map, Value};
 
@@ -40,7 +41,10 @@ impl std::fmt::Debug for ConnectionRecord {
             .field("platform", &self.platform)
             .field("name", &self.name)
             .field("revision", &self.revision)
-            .field("sealed_secrets", &format_args!("<{} bytes>", self.sealed_secrets.len()))
+            .field(
+                "sealed_secrets",
+                &format_args!("<{} bytes>", self.sealed_secrets.len()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -74,6 +78,19 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
 }
 
+/// Filters and paging for resource listings. Results are ordered by resource id.
+#[derive(Debug, Clone, Default)]
+pub struct ResourceQuery {
+    pub resource_type: Option<String>,
+    pub platform: Option<String>,
+    pub connection_id: Option<String>,
+    /// Case-insensitive substring of the resource name.
+    pub text: Option<String>,
+    /// Only resources whose id sorts after this one (the paging cursor).
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
 /// Everything the host persists.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -105,6 +122,19 @@ pub trait Store: Send + Sync + 'static {
         health: &PollHealth,
         observed: Option<&Value>,
     ) -> Result<bool, StoreError>;
+
+    /// Records a successful poll atomically: health, the observed summary and the complete
+    /// resource set of the connection (replacing the previous set). Returns `false`, writing
+    /// nothing, when the connection no longer exists.
+    async fn record_poll(
+        &self,
+        id: &str,
+        health: &PollHealth,
+        observed: &Value,
+        resources: &[Resource],
+    ) -> Result<bool, StoreError>;
+    async fn list_resources(&self, query: &ResourceQuery) -> Result<Vec<Value>, StoreError>;
+    async fn get_resource(&self, id: &str) -> Result<Option<Value>, StoreError>;
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
     async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;

@@ -2,9 +2,12 @@
 //! busy timeout so concurrent writers queue instead of failing, and every write a single
 //! statement so a failure changes nothing.
 
-use super::{format_time, parse_time, ConnectionRecord, Store, StoreError, TokenRecord};
+use super::{
+    format_time, parse_time, ConnectionRecord, ResourceQuery, Store, StoreError, TokenRecord,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
+use pylon_core::model::Resource;
 use pylon_core::PollHealth;
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -40,6 +43,18 @@ impl SqliteStore {
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Escapes `LIKE` wildcards so a search for `50%` matches literally.
+fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn name_key(name: &str) -> String {
@@ -218,6 +233,96 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn record_poll(
+        &self,
+        id: &str,
+        health: &PollHealth,
+        observed: &Value,
+        resources: &[Resource],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // The first statement writes, so the transaction takes SQLite's write lock at once
+        // instead of upgrading from a read lock later (which can fail under contention).
+        let updated =
+            sqlx::query("UPDATE connections SET health_json = ?, observed_json = ? WHERE id = ?")
+                .bind(to_json(health)?)
+                .bind(to_json(observed)?)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        if updated.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM resources WHERE connection_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        for resource in resources {
+            sqlx::query(
+                "INSERT INTO resources (id, connection_id, platform, type, name, body_json, last_seen_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&resource.id)
+            .bind(id)
+            .bind(&resource.platform)
+            .bind(resource.resource_type.as_str())
+            .bind(&resource.name)
+            .bind(to_json(resource)?)
+            .bind(format_time(resource.last_seen_at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn list_resources(&self, query: &ResourceQuery) -> Result<Vec<Value>, StoreError> {
+        let mut sql =
+            sqlx::QueryBuilder::<sqlx::Sqlite>::new("SELECT body_json FROM resources WHERE 1 = 1");
+        if let Some(kind) = &query.resource_type {
+            sql.push(" AND type = ").push_bind(kind);
+        }
+        if let Some(platform) = &query.platform {
+            sql.push(" AND platform = ").push_bind(platform);
+        }
+        if let Some(connection) = &query.connection_id {
+            sql.push(" AND connection_id = ").push_bind(connection);
+        }
+        if let Some(text) = &query.text {
+            let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
+            sql.push(" AND lower(name) LIKE ")
+                .push_bind(pattern)
+                .push(" ESCAPE '\\'");
+        }
+        if let Some(after) = &query.after {
+            sql.push(" AND id > ").push_bind(after);
+        }
+        sql.push(" ORDER BY id LIMIT ")
+            .push_bind(i64::from(query.limit));
+        sql.build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let body: String = row.try_get("body_json")?;
+                serde_json::from_str(&body)
+                    .map_err(|e| StoreError::Corrupt(format!("resource: {e}")))
+            })
+            .collect()
+    }
+
+    async fn get_resource(&self, id: &str) -> Result<Option<Value>, StoreError> {
+        let body: Option<String> =
+            sqlx::query_scalar("SELECT body_json FROM resources WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        body.map(|b| {
+            serde_json::from_str(&b).map_err(|e| StoreError::Corrupt(format!("resource: {e}")))
+        })
+        .transpose()
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError> {

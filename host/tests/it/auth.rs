@@ -16,10 +16,26 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("DELETE", "/api/tokens/{id}", "/api/tokens/x"),
     ("GET", "/api/{slug}/connections", "/api/vmware/connections"),
     ("POST", "/api/{slug}/connections", "/api/vmware/connections"),
-    ("PUT", "/api/{slug}/connections/{id}", "/api/vmware/connections/x"),
-    ("DELETE", "/api/{slug}/connections/{id}", "/api/vmware/connections/x"),
-    ("POST", "/api/{slug}/connections/test", "/api/vmware/connections/test"),
-    ("POST", "/api/{slug}/connections/{id}/test", "/api/vmware/connections/x/test"),
+    (
+        "PUT",
+        "/api/{slug}/connections/{id}",
+        "/api/vmware/connections/x",
+    ),
+    (
+        "DELETE",
+        "/api/{slug}/connections/{id}",
+        "/api/vmware/connections/x",
+    ),
+    (
+        "POST",
+        "/api/{slug}/connections/test",
+        "/api/vmware/connections/test",
+    ),
+    (
+        "POST",
+        "/api/{slug}/connections/{id}/test",
+        "/api/vmware/connections/x/test",
+    ),
 ];
 
 #[tokio::test]
@@ -39,7 +55,9 @@ async fn every_route_enforces_its_declared_scope() {
                 assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}");
                 assert_eq!(body["code"], "unauthorized");
 
-                let (status, _) = app.call(method.clone(), path, Some("not-a-token"), None).await;
+                let (status, _) = app
+                    .call(method.clone(), path, Some("not-a-token"), None)
+                    .await;
                 assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}");
 
                 let others: Vec<&str> = pylon_host::auth::Scope::ALL
@@ -80,7 +98,9 @@ async fn errors_use_the_envelope() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["code"], "not_found");
 
-    let (status, body) = app.call(Method::PATCH, "/api/tokens", Some(ADMIN), None).await;
+    let (status, body) = app
+        .call(Method::PATCH, "/api/tokens", Some(ADMIN), None)
+        .await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(body["code"], "method_not_allowed");
 }
@@ -96,8 +116,18 @@ async fn bearer_scheme_is_case_insensitive_and_other_schemes_fail() {
             .unwrap()
     };
     use tower::ServiceExt;
-    let ok = app.router.clone().oneshot(request("bearer admin-token-for-tests")).await.unwrap();
+    let ok = app
+        .router
+        .clone()
+        .oneshot(request("bearer admin-token-for-tests"))
+        .await
+        .unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
-    let basic = app.router.clone().oneshot(request("Basic admin-token-for-tests")).await.unwrap();
+    let basic = app
+        .router
+        .clone()
+        .oneshot(request("Basic admin-token-for-tests"))
+        .await
+        .unwrap();
     assert_eq!(basic.status(), StatusCode::UNAUTHORIZED);
 }

@@ -8,12 +8,19 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -38,19 +45,35 @@ async fn serves_bootstraps_and_shuts_down_gracefully() {
             assert_eq!(response.status(), 200);
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "pylon did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "pylon did not start"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(http.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        http.get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     // A generated admin token, readable only by its owner.
     let token_path = dir.path().join("admin-token");
-    let token = std::fs::read_to_string(&token_path).unwrap().trim().to_owned();
+    let token = std::fs::read_to_string(&token_path)
+        .unwrap()
+        .trim()
+        .to_owned();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         for file in ["admin-token", "secret.key"] {
-            let mode = std::fs::metadata(dir.path().join(file)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join(file))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600, "{file}");
         }
     }
@@ -78,7 +101,11 @@ async fn serves_bootstraps_and_shuts_down_gracefully() {
         .unwrap();
     assert_eq!(result["category"], "network", "{result}");
 
-    let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(20);
     let exit = loop {
@@ -94,7 +121,10 @@ async fn serves_bootstraps_and_shuts_down_gracefully() {
     child.stdout.take().unwrap().read_to_end(&mut logs).unwrap();
     child.stderr.take().unwrap().read_to_end(&mut logs).unwrap();
     let text = String::from_utf8_lossy(&logs);
-    assert!(text.contains("admin-token"), "the token path is logged: {text}");
+    assert!(
+        text.contains("admin-token"),
+        "the token path is logged: {text}"
+    );
     assert!(text.contains("connection test failed"), "{text}");
     assert!(!contains(&logs, password), "a secret reached the logs");
     assert!(!contains(&logs, &token), "the admin token reached the logs");
@@ -102,7 +132,10 @@ async fn serves_bootstraps_and_shuts_down_gracefully() {
 
 #[test]
 fn providers_subcommand_lists_vsphere() {
-    let output = Command::new(env!("CARGO_BIN_EXE_pylon")).arg("providers").output().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_pylon"))
+        .arg("providers")
+        .output()
+        .unwrap();
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
     assert!(text.contains("vmware-vsphere"), "{text}");

@@ -30,9 +30,10 @@ impl TestApp {
         config.admin_token = Some(SecretString::new(ADMIN));
         config.test_timeout_seconds = 5;
         config.max_body_bytes = 64 * 1024;
-        let state = pylon_host::bootstrap::build_state(&config, Registry::from_inventory().unwrap())
-            .await
-            .unwrap();
+        let state =
+            pylon_host::bootstrap::build_state(&config, Registry::from_inventory().unwrap())
+                .await
+                .unwrap();
         let router = pylon_host::app(state.clone());
         Self { dir, state, router }
     }
@@ -42,7 +43,13 @@ impl TestApp {
         self.dir
     }
 
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let body = match body {
             Some(value) => Body::from(serde_json::to_vec(&value).unwrap()),
             None => Body::empty(),
@@ -50,7 +57,13 @@ impl TestApp {
         self.raw(method, path, token, body).await
     }
 
-    pub async fn raw(&self, method: Method, path: &str, token: Option<&str>, body: Body) -> (StatusCode, Value) {
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Body,
+    ) -> (StatusCode, Value) {
         let mut request = Request::builder().method(method).uri(path);
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
@@ -123,7 +136,12 @@ impl TestApp {
         let mut bytes = Vec::new();
         for entry in std::fs::read_dir(self.dir.path()).unwrap() {
             let path = entry.unwrap().path();
-            if path.file_name().unwrap().to_string_lossy().starts_with("pylon.db") {
+            if path
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("pylon.db")
+            {
                 bytes.extend(std::fs::read(path).unwrap());
             }
         }
@@ -143,10 +161,12 @@ pub fn sim_draft(sim: &pylon_vcsim::Simulator, name: &str, password: &str) -> Va
     })
 }
 
-/// A draft that needs no network to validate.
+/// A draft that needs no network to validate. Disabled, so the scheduler leaves it alone
+/// and tests of stored state are deterministic.
 pub fn offline_draft(name: &str) -> Value {
     json!({
         "name": name,
+        "enabled": false,
         "host": "vcenter.example.test",
         "username": "reader@vsphere.local",
         "password": "correct horse battery staple",
@@ -154,7 +174,9 @@ pub fn offline_draft(name: &str) -> Value {
 }
 
 pub fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
 /// A loopback port with nothing listening, for code that is not async.

@@ -26,13 +26,24 @@ async fn draft_test_reports_and_stores_nothing() {
     assert_eq!(status, StatusCode::OK, "{result}");
     assert_eq!(result["success"], true, "{result}");
     assert_eq!(result["category"], Value::Null);
-    assert_eq!(result["system"]["product"].as_str().map(|p| p.contains("vCenter")), Some(true), "{result}");
+    assert_eq!(
+        result["system"]["product"]
+            .as_str()
+            .map(|p| p.contains("vCenter")),
+        Some(true),
+        "{result}"
+    );
     assert_eq!(result["agents"], sim.inventory().hosts);
     assert_eq!(result["vms"], sim.inventory().vms);
     assert_eq!(result["storage"], sim.inventory().datastores);
     assert!(result["latencyMs"].is_u64());
 
-    let (status, result) = app.post("/api/vmware/connections/test", sim_draft(&sim, "x", "wrong")).await;
+    let (status, result) = app
+        .post(
+            "/api/vmware/connections/test",
+            sim_draft(&sim, "x", "wrong"),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(result["success"], false);
     assert_eq!(result["category"], "auth", "{result}");
@@ -40,7 +51,10 @@ async fn draft_test_reports_and_stores_nothing() {
 
     // An invalid draft is the only 400.
     let (status, result) = app
-        .post("/api/vmware/connections/test", json!({"host": "a/b", "username": "u", "password": "p"}))
+        .post(
+            "/api/vmware/connections/test",
+            json!({"host": "a/b", "username": "u", "password": "p"}),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(result["details"]["fields"]["host"].is_string());
@@ -54,34 +68,62 @@ async fn draft_test_reports_and_stores_nothing() {
 async fn saved_test_reuses_the_stored_secret_and_records_health() {
     let sim = sim_with_password("right").await;
     let app = TestApp::new().await;
-    let item = app.create(sim_draft(&sim, "lab", "right")).await;
+    // Disabled, so only the tests below write its health (no scheduled poll interleaves).
+    let mut draft = sim_draft(&sim, "lab", "right");
+    draft["enabled"] = json!(false);
+    let item = app.create(draft).await;
     let id = item["id"].as_str().unwrap().to_owned();
     let test_path = format!("/api/vmware/connections/{id}/test");
 
     // Bodyless: the stored password is used and the result becomes the stored health.
-    let (status, result) = app.call(axum::http::Method::POST, &test_path, Some(crate::support::ADMIN), None).await;
+    let (status, result) = app
+        .call(
+            axum::http::Method::POST,
+            &test_path,
+            Some(crate::support::ADMIN),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(result["success"], true, "{result}");
     let poll = &app.item(&id).await["poll"];
-    assert_eq!(poll["status"], "healthy", "{poll}");
+    assert_eq!(poll["status"], "disabled", "{poll}");
+    assert_eq!(poll["lastError"], Value::Null);
     assert!(poll["lastSuccessAt"].is_string());
 
     // An overlay with the mask keeps the stored password; with a wrong one it fails; neither
     // touches stored health.
-    let (_, result) = app.post(&test_path, json!({"password": "********", "pollIntervalSeconds": 30})).await;
+    let (_, result) = app
+        .post(
+            &test_path,
+            json!({"password": "********", "pollIntervalSeconds": 30}),
+        )
+        .await;
     assert_eq!(result["success"], true, "{result}");
     let (_, result) = app.post(&test_path, json!({"password": "wrong"})).await;
     assert_eq!(result["category"], "auth", "{result}");
     assert_eq!(app.item(&id).await["poll"], *poll);
 
     // Saving a wrong password and re-testing records a classified failure, twice.
-    let (status, _) = app.put(&format!("/api/vmware/connections/{id}"), json!({"password": "wrong"})).await;
+    let (status, _) = app
+        .put(
+            &format!("/api/vmware/connections/{id}"),
+            json!({"password": "wrong"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     for expected in 1..=2 {
-        let (_, result) = app.call(axum::http::Method::POST, &test_path, Some(crate::support::ADMIN), None).await;
+        let (_, result) = app
+            .call(
+                axum::http::Method::POST,
+                &test_path,
+                Some(crate::support::ADMIN),
+                None,
+            )
+            .await;
         assert_eq!(result["category"], "auth");
         let poll = app.item(&id).await["poll"].clone();
-        assert_eq!(poll["status"], "failing", "{poll}");
+        assert_eq!(poll["status"], "disabled", "{poll}");
         assert_eq!(poll["consecutiveFailures"], expected);
         assert_eq!(poll["lastError"]["category"], "auth");
         assert!(poll["lastError"]["message"].as_str().unwrap().len() > 10);
@@ -89,15 +131,28 @@ async fn saved_test_reuses_the_stored_secret_and_records_health() {
     }
 
     // Fixing the password makes the next test healthy again and resets the count.
-    app.put(&format!("/api/vmware/connections/{id}"), json!({"password": "right"})).await;
-    let (_, result) = app.call(axum::http::Method::POST, &test_path, Some(crate::support::ADMIN), None).await;
+    app.put(
+        &format!("/api/vmware/connections/{id}"),
+        json!({"password": "right"}),
+    )
+    .await;
+    let (_, result) = app
+        .call(
+            axum::http::Method::POST,
+            &test_path,
+            Some(crate::support::ADMIN),
+            None,
+        )
+        .await;
     assert_eq!(result["success"], true);
     let poll = app.item(&id).await["poll"].clone();
-    assert_eq!(poll["status"], "healthy");
+    assert!(poll["lastSuccessAt"].as_str() > poll["lastFailureAt"].as_str());
     assert_eq!(poll["consecutiveFailures"], 0);
     assert_eq!(poll["lastError"], Value::Null);
 
-    let (status, body) = app.post("/api/vmware/connections/nope/test", json!({})).await;
+    let (status, body) = app
+        .post("/api/vmware/connections/nope/test", json!({}))
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["code"], "not_found");
     sim.stop().await;

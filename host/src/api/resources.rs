@@ -1,0 +1,119 @@
+//! `GET /api/resources` and `GET /api/resources/{id}`: the canonical resources every
+//! provider projects, filtered and paged in stable id order.
+
+use super::error::ApiError;
+use crate::state::AppState;
+use crate::store::ResourceQuery;
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::Engine;
+use pylon_core::model::ResourceType;
+use pylon_core::FieldErrors;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/resources", get(list))
+        .route("/api/resources/{id}", get(one))
+}
+
+/// Reads `limit` and `cursor`, shared by every paged list.
+pub fn page_params(
+    params: &HashMap<String, String>,
+    errors: &mut FieldErrors,
+) -> (u32, Option<String>) {
+    let limit = match params.get("limit") {
+        None => DEFAULT_PAGE_SIZE,
+        Some(text) => match text.parse::<u32>() {
+            Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
+            _ => {
+                errors.add(
+                    "limit",
+                    format!("must be a whole number from 1 to {MAX_PAGE_SIZE}"),
+                );
+                DEFAULT_PAGE_SIZE
+            }
+        },
+    };
+    let after = params
+        .get("cursor")
+        .filter(|c| !c.is_empty())
+        .and_then(|cursor| {
+            let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(cursor)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok());
+            if decoded.is_none() {
+                errors.add("cursor", "is not a cursor returned by this API");
+            }
+            decoded
+        });
+    (limit, after)
+}
+
+pub fn encode_cursor(last_key: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last_key.as_bytes())
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let mut errors = FieldErrors::new();
+    for key in params.keys() {
+        if !matches!(
+            key.as_str(),
+            "type" | "platform" | "connection" | "q" | "limit" | "cursor"
+        ) {
+            errors.add(key.clone(), "unknown query parameter");
+        }
+    }
+    let resource_type = params.get("type").cloned();
+    if let Some(kind) = &resource_type {
+        if !ResourceType::ALL.iter().any(|t| t.as_str() == kind) {
+            errors.add("type", "must be one of agent, vm, storage");
+        }
+    }
+    let (limit, after) = page_params(&params, &mut errors);
+    errors.into_result().map_err(ApiError::Validation)?;
+    let query = ResourceQuery {
+        resource_type,
+        platform: params.get("platform").cloned(),
+        connection_id: params.get("connection").cloned(),
+        text: params
+            .get("q")
+            .filter(|q| !q.trim().is_empty())
+            .map(|q| q.trim().to_owned()),
+        after,
+        // One more than asked tells whether another page exists.
+        limit: limit + 1,
+    };
+    let mut items = state.store.list_resources(&query).await?;
+    let next_cursor = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items
+            .last()
+            .and_then(|item| item["id"].as_str())
+            .map(encode_cursor)
+    } else {
+        None
+    };
+    Ok(Json(json!({ "items": items, "nextCursor": next_cursor })))
+}
+
+async fn one(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    state
+        .store
+        .get_resource(&id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no resource with id `{id}`")))
+}

@@ -1,0 +1,342 @@
+//! The poll scheduler: one task per enabled connection, each on its own interval with a
+//! little jitter, bounded by a global concurrency limit, never overlapping itself.
+//!
+//! A task keeps one long-lived provider session between polls (providers keep their own
+//! sessions alive and re-login when the platform forgets them); after a failed or timed-out
+//! poll the session is dropped and the next poll connects afresh. Editing a connection
+//! restarts its task with the new configuration and polls at once; disabling or deleting it
+//! interrupts any poll in flight. Shutdown lets polls in flight finish (each is bounded by
+//! the poll timeout) and closes every session.
+
+use crate::secrets::SecretBox;
+use crate::store::{ConnectionRecord, Store};
+use chrono::Utc;
+use pylon_core::model::ContributionSummary;
+use pylon_core::provider::ProviderSession;
+use pylon_core::{ConnectionConfig, FailureCategory, Provider, ProviderError, Registry};
+use rand::Rng;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Mutex, Notify, Semaphore};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Scheduler limits, from configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct SchedulerSettings {
+    /// Polls running at once across all connections.
+    pub max_concurrent_polls: usize,
+    /// Upper bound of one poll (connect, collect, project).
+    pub poll_timeout: Duration,
+}
+
+struct ConnectionTask {
+    revision: i64,
+    /// Interrupts the task at once, even mid-poll (disable, delete, edit).
+    abort: CancellationToken,
+    /// Asks for an immediate poll.
+    wake: Arc<Notify>,
+    handle: JoinHandle<()>,
+}
+
+pub struct PollScheduler {
+    store: Arc<dyn Store>,
+    registry: Arc<Registry>,
+    secrets: Arc<SecretBox>,
+    settings: SchedulerSettings,
+    permits: Arc<Semaphore>,
+    /// Stops tasks between polls (graceful shutdown).
+    stop: CancellationToken,
+    tasks: Mutex<HashMap<String, ConnectionTask>>,
+}
+
+impl PollScheduler {
+    pub fn new(
+        store: Arc<dyn Store>,
+        registry: Arc<Registry>,
+        secrets: Arc<SecretBox>,
+        settings: SchedulerSettings,
+    ) -> Self {
+        Self {
+            store,
+            registry,
+            secrets,
+            permits: Arc::new(Semaphore::new(settings.max_concurrent_polls.max(1))),
+            settings,
+            stop: CancellationToken::new(),
+            tasks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Schedules every enabled connection of every registered provider.
+    pub async fn start_all(&self) -> Result<(), crate::store::StoreError> {
+        for provider in self.registry.providers() {
+            let platform = provider.descriptor().platform;
+            for record in self.store.list_connections(platform).await? {
+                let id = record.id.clone();
+                self.apply(platform, &id, Some(record)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings the task of one connection in line with its stored state: started when
+    /// enabled, restarted when its configuration changed, stopped when disabled or gone.
+    pub async fn sync(&self, platform: &str, id: &str) {
+        match self.store.get_connection(platform, id).await {
+            Ok(record) => self.apply(platform, id, record).await,
+            Err(error) => {
+                tracing::error!(%platform, connection_id = %id, %error, "cannot read connection to schedule it");
+            }
+        }
+    }
+
+    /// Asks for an immediate poll of a scheduled connection. Returns `false` if it is not
+    /// scheduled (disabled or unknown).
+    pub async fn poll_now(&self, id: &str) -> bool {
+        match self.tasks.lock().await.get(id) {
+            Some(task) => {
+                task.wake.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Ids of the connections being polled.
+    pub async fn scheduled(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.tasks.lock().await.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// Stops every task after its poll in flight and closes every session.
+    pub async fn shutdown(&self) {
+        self.stop.cancel();
+        let tasks: Vec<ConnectionTask> = self.tasks.lock().await.drain().map(|(_, t)| t).collect();
+        for task in tasks {
+            if let Err(error) = task.handle.await {
+                tracing::warn!(%error, "poll task ended abnormally");
+            }
+        }
+    }
+
+    async fn apply(&self, platform: &str, id: &str, record: Option<ConnectionRecord>) {
+        let mut tasks = self.tasks.lock().await;
+        let wanted = record.filter(|r| r.enabled && !self.stop.is_cancelled());
+        if let (Some(task), Some(record)) = (tasks.get(id), &wanted) {
+            if task.revision == record.revision {
+                return;
+            }
+        }
+        if let Some(task) = tasks.remove(id) {
+            task.abort.cancel();
+            // The task closes its session on the way out; do not wait for it here.
+            drop(task.handle);
+        }
+        let Some(record) = wanted else {
+            return;
+        };
+        let Some(provider) = self.registry.by_platform(platform).cloned() else {
+            return;
+        };
+        let config = match self.config_of(&record) {
+            Ok(config) => config,
+            Err(error) => {
+                tracing::error!(%platform, connection_id = %id, %error, "cannot open stored secrets; not polling");
+                return;
+            }
+        };
+        let abort = CancellationToken::new();
+        let wake = Arc::new(Notify::new());
+        let worker = PollWorker {
+            id: id.to_owned(),
+            platform: platform.to_owned(),
+            provider,
+            config,
+            store: self.store.clone(),
+            permits: self.permits.clone(),
+            poll_timeout: self.settings.poll_timeout,
+            abort: abort.clone(),
+            stop: self.stop.clone(),
+            wake: wake.clone(),
+        };
+        let handle = tokio::spawn(worker.run());
+        tasks.insert(
+            id.to_owned(),
+            ConnectionTask {
+                revision: record.revision,
+                abort,
+                wake,
+                handle,
+            },
+        );
+    }
+
+    fn config_of(
+        &self,
+        record: &ConnectionRecord,
+    ) -> Result<ConnectionConfig, crate::secrets::SecretsError> {
+        Ok(ConnectionConfig {
+            name: record.name.clone(),
+            enabled: record.enabled,
+            poll_interval_seconds: record.poll_interval_seconds,
+            settings: record.settings.clone(),
+            secrets: self.secrets.open(&record.id, &record.sealed_secrets)?,
+        })
+    }
+}
+
+/// The loop that polls one connection.
+struct PollWorker {
+    id: String,
+    platform: String,
+    provider: Arc<dyn Provider>,
+    config: ConnectionConfig,
+    store: Arc<dyn Store>,
+    permits: Arc<Semaphore>,
+    poll_timeout: Duration,
+    abort: CancellationToken,
+    stop: CancellationToken,
+    wake: Arc<Notify>,
+}
+
+impl PollWorker {
+    async fn run(self) {
+        let interval = Duration::from_secs(u64::from(self.config.poll_interval_seconds));
+        let mut session: Option<Box<dyn ProviderSession>> = None;
+        let mut next = Instant::now();
+        loop {
+            tokio::select! {
+                () = self.abort.cancelled() => break,
+                () = self.stop.cancelled() => break,
+                () = tokio::time::sleep_until(next) => {},
+                () = self.wake.notified() => {},
+            }
+            let permit = tokio::select! {
+                () = self.abort.cancelled() => break,
+                () = self.stop.cancelled() => break,
+                permit = self.permits.clone().acquire_owned() => permit,
+            };
+            let Ok(_permit) = permit else { break };
+            let started = Instant::now();
+            // Only `abort` interrupts a poll in flight; shutdown lets it finish.
+            let outcome = tokio::select! {
+                () = self.abort.cancelled() => break,
+                outcome = tokio::time::timeout(self.poll_timeout, self.poll_once(&mut session)) => outcome,
+            };
+            let outcome = outcome.unwrap_or_else(|_| {
+                Err(ProviderError::new(
+                    FailureCategory::Timeout,
+                    format!(
+                        "the poll did not finish within {} seconds",
+                        self.poll_timeout.as_secs()
+                    ),
+                ))
+            });
+            if outcome.is_err() {
+                // The session may be broken or mid-call; start clean next time.
+                if let Some(mut broken) = session.take() {
+                    broken.close().await;
+                }
+            }
+            if self.abort.is_cancelled() {
+                break;
+            }
+            self.record(outcome, started.elapsed()).await;
+            next = started + interval + jitter(interval);
+        }
+        if let Some(mut session) = session.take() {
+            session.close().await;
+        }
+        tracing::debug!(platform = %self.platform, connection_id = %self.id, "poll task stopped");
+    }
+
+    async fn poll_once(
+        &self,
+        session: &mut Option<Box<dyn ProviderSession>>,
+    ) -> Result<pylon_core::model::Projection, ProviderError> {
+        if session.is_none() {
+            *session = Some(self.provider.connect(&self.config).await?);
+        }
+        let Some(active) = session.as_mut() else {
+            return Err(ProviderError::new(FailureCategory::Protocol, "no session"));
+        };
+        let observation = active.poll().await?;
+        self.provider.project(&self.id, &observation)
+    }
+
+    async fn record(
+        &self,
+        outcome: Result<pylon_core::model::Projection, ProviderError>,
+        took: Duration,
+    ) {
+        let record = match self.store.get_connection(&self.platform, &self.id).await {
+            Ok(Some(record)) => record,
+            // Deleted meanwhile: nothing to record.
+            Ok(None) => return,
+            Err(error) => {
+                tracing::error!(connection_id = %self.id, %error, "cannot read connection health");
+                return;
+            }
+        };
+        let mut health = record.health;
+        health.set_enabled(record.enabled);
+        let now = Utc::now();
+        let took_ms = took.as_millis();
+        let result = match outcome {
+            Ok(projection) => {
+                let summary = ContributionSummary::from_projection(&projection);
+                health.record_success(now, !summary.issues.is_empty());
+                tracing::info!(
+                    platform = %self.platform,
+                    connection_id = %self.id,
+                    took_ms,
+                    agents = summary.agents,
+                    vms = summary.vms,
+                    storage = summary.storage,
+                    issues = summary.issues.len(),
+                    "poll succeeded"
+                );
+                match serde_json::to_value(&summary) {
+                    Ok(observed) => self
+                        .store
+                        .record_poll(&self.id, &health, &observed, &projection.resources)
+                        .await
+                        .map(|_| ()),
+                    Err(error) => {
+                        tracing::error!(connection_id = %self.id, %error, "cannot serialise the summary");
+                        return;
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(
+                    platform = %self.platform,
+                    connection_id = %self.id,
+                    took_ms,
+                    category = %error.category,
+                    message = %error.message,
+                    "poll failed"
+                );
+                health.record_failure(now, error.category, &error.message);
+                // Last-known resources stay, marked by their `lastSeenAt`.
+                self.store
+                    .update_health(&self.id, &health, None)
+                    .await
+                    .map(|_| ())
+            }
+        };
+        if let Err(error) = result {
+            tracing::error!(connection_id = %self.id, %error, "cannot record poll result");
+        }
+    }
+}
+
+/// Up to a tenth of the interval (at most 5 s), so connections created together spread out.
+fn jitter(interval: Duration) -> Duration {
+    let max_ms = (interval.as_millis() / 10).min(5_000) as u64;
+    Duration::from_millis(rand::rng().random_range(0..=max_ms))
+}

@@ -1,0 +1,17 @@
+# Pylon tasks. `just` is optional: each recipe is a plain command you can also run by hand.
+
+# Run the server on embedded SQLite (data in ./data).
+run:
+    cargo run -p pylon-host --bin pylon -- serve
+
+# Install test dependencies and run every test (what CI runs).
+test:
+    ./scripts/test.sh
+
+# Format and lint.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+    cargo fmt --all
