@@ -1,9 +1,42 @@
-//! Property test: no generated secret ever appears in a response or in the database file.
+//! Property test: no generated secret ever appears in a response, a log line (at every
+//! level, from every crate) or the database file.
 
 use crate::support::{contains, TestApp};
 use axum::http::Method;
 use proptest::prelude::*;
 use serde_json::json;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Everything logged by this test process, at trace level.
+fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = {
+            let buffer = buffer.clone();
+            move || LogWriter(buffer.clone())
+        };
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(writer)
+            .try_init()
+            .expect("a test-wide subscriber");
+        buffer
+    })
+    .clone()
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -17,6 +50,7 @@ proptest! {
 
     #[test]
     fn secrets_never_leak(password in "[A-Za-z0-9!#%&()*+,./:;<=>?@^_{|}~-]{12,40}") {
+        let logs = captured_logs();
         runtime().block_on(async {
             let app = TestApp::new().await;
             let port = pylon_vcsim::closed_port().await;
@@ -34,6 +68,9 @@ proptest! {
                 prop_assert!(!answer.to_string().contains(&password), "{answer}");
             }
             prop_assert!(!contains(&app.database_bytes(), &password));
+            let logged = logs.lock().unwrap().clone();
+            prop_assert!(logged.len() > 1000, "the capture works: {} bytes", logged.len());
+            prop_assert!(!contains(&logged, &password), "a secret reached the logs");
             Ok(())
         })?;
     }
