@@ -1,0 +1,26 @@
+//! Pylon provider for VMware vSphere: read-only access to a vCenter Server over the vSphere
+//! Web Services (SOAP) API at `/sdk`.
+//!
+//! This crate is the connection-admission half: it validates and normalises connection
+//! drafts (`config`), builds TLS per connection (`tls`), talks to vCenter through vim_rs's
+//! generated bindings on a transport of its own (`soap`, `client`), and classifies every
+//! failure into Pylon's one failure vocabulary (`classify`). [`VsphereProvider`] ties these
+//! into [`pylon_core::Provider`] (`provider`).
+//!
+//! Architecture invariant: the crate knows nothing of HTTP routes, storage or the host;
+//! generated vSphere binding types never leave it.
+
+mod classify;
+mod client;
+mod config;
+mod descriptor;
+mod provider;
+mod soap;
+mod tls;
+
+pub use descriptor::DESCRIPTOR;
+pub use provider::VsphereProvider;
+
+pylon_core::inventory::submit! {
+    pylon_core::ProviderRegistration::new(|| Box::new(VsphereProvider::default()))
+}

@@ -1,0 +1,199 @@
+//! `pylon_core::Provider` for vSphere: validation, connection tests and (for now, a
+//! placeholder of) polling.
+//!
+//! A connection test is the whole admission story in one call: connect, check the endpoint
+//! is a supported vCenter, log in, read `about` and the inventory counts, log out. It runs
+//! under one deadline (`TestContext::timeout`), and a session that was opened is logged out
+//! whatever happened after login, including a missed deadline.
+
+use crate::classify::classify;
+use crate::client::{SessionError, SessionOptions, Stage, VcenterEndpoint, VcenterSession};
+use crate::config::{self, VsphereTarget};
+use crate::descriptor::DESCRIPTOR;
+use async_trait::async_trait;
+use pylon_core::model::Projection;
+use pylon_core::provider::{Observation, ProviderSession};
+use pylon_core::{
+    ConnectionConfig, FailureCategory, FieldErrors, PlatformDescriptor, Provider, ProviderError,
+    TestContext, TestReport,
+};
+use std::time::{Duration, Instant};
+
+/// How long a logout after a test may take. Short, because the test's own deadline has
+/// usually been spent; vCenter expires a session whose logout was lost.
+const LOGOUT_GRACE: Duration = Duration::from_secs(2);
+
+/// Timeouts of a long-lived polling session (see [`Provider::connect`]).
+const SESSION_OPTIONS: SessionOptions = SessionOptions {
+    connect_timeout: Duration::from_secs(15),
+    request_timeout: Duration::from_secs(120),
+};
+
+/// The vSphere provider. Stateless: every connection's state lives in its session.
+/// Construct it with `VsphereProvider::default()`; the private field keeps room for
+/// provider-wide settings without breaking callers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VsphereProvider {
+    _private: (),
+}
+
+#[async_trait]
+impl Provider for VsphereProvider {
+    fn descriptor(&self) -> &'static PlatformDescriptor {
+        &DESCRIPTOR
+    }
+
+    fn validate(&self, config: &mut ConnectionConfig) -> Result<(), FieldErrors> {
+        config::normalize(config)
+    }
+
+    async fn test(
+        &self,
+        config: &ConnectionConfig,
+        context: &TestContext,
+    ) -> Result<TestReport, ProviderError> {
+        let target = VsphereTarget::from_config(config)?;
+        let started = Instant::now();
+        let options = SessionOptions {
+            connect_timeout: context.timeout,
+            request_timeout: context.timeout,
+        };
+
+        // The session and the current stage live outside the deadline-bound future, so
+        // both survive it being dropped: the session is still logged out and the timeout
+        // says what was under way.
+        let mut opened: Option<VcenterSession> = None;
+        let mut stage = Stage::Connect;
+        let outcome = tokio::time::timeout(
+            context.timeout,
+            run_test(&target, &options, &mut opened, &mut stage),
+        )
+        .await
+        .unwrap_or_else(|_elapsed| {
+            Err(SessionError::TimedOut {
+                stage,
+                after: context.timeout,
+            })
+        });
+        if let Some(session) = opened.take() {
+            if tokio::time::timeout(LOGOUT_GRACE, session.close())
+                .await
+                .is_err()
+            {
+                tracing::debug!(address = %target.address(), "vCenter logout after the test timed out");
+            }
+        }
+
+        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match outcome {
+            Ok(report) => {
+                tracing::info!(
+                    platform = DESCRIPTOR.platform,
+                    address = %target.address(),
+                    elapsed_ms,
+                    agents = report.counts.agents,
+                    vms = report.counts.vms,
+                    storage = report.counts.storage,
+                    "vSphere connection test succeeded"
+                );
+                Ok(report)
+            }
+            Err(error) => {
+                let classified = classify(&error, &target);
+                tracing::info!(
+                    platform = DESCRIPTOR.platform,
+                    address = %target.address(),
+                    elapsed_ms,
+                    stage = stage.as_str(),
+                    category = classified.category.as_str(),
+                    cause = %error,
+                    "vSphere connection test failed"
+                );
+                Err(classified)
+            }
+        }
+    }
+
+    async fn connect(
+        &self,
+        config: &ConnectionConfig,
+    ) -> Result<Box<dyn ProviderSession>, ProviderError> {
+        let target = VsphereTarget::from_config(config)?;
+        match VcenterSession::open(&target, &SESSION_OPTIONS).await {
+            Ok(session) => Ok(Box::new(VspherePollSession { target, session })),
+            Err(error) => {
+                let classified = classify(&error, &target);
+                tracing::info!(
+                    platform = DESCRIPTOR.platform,
+                    address = %target.address(),
+                    category = classified.category.as_str(),
+                    cause = %error,
+                    "vSphere session could not be opened"
+                );
+                Err(classified)
+            }
+        }
+    }
+
+    /// Projection of vSphere inventory into canonical resources.
+    ///
+    /// Placeholder: the issue "Canonical projection floor" fills this in. Until then it
+    /// reports `unsupported`.
+    fn project(
+        &self,
+        _connection_id: &str,
+        _observation: &Observation,
+    ) -> Result<Projection, ProviderError> {
+        Err(ProviderError::new(
+            FailureCategory::Unsupported,
+            "projecting vSphere inventory arrives with the projection feature",
+        ))
+    }
+}
+
+/// Runs the steps of a connection test, recording the stage it is in and handing the
+/// session out through `opened` as soon as it exists.
+async fn run_test(
+    target: &VsphereTarget,
+    options: &SessionOptions,
+    opened: &mut Option<VcenterSession>,
+    stage: &mut Stage,
+) -> Result<TestReport, SessionError> {
+    *stage = Stage::Connect;
+    let endpoint = VcenterEndpoint::connect(target, options).await?;
+    *stage = Stage::Login;
+    let session = opened.insert(endpoint.login(target).await?);
+    *stage = Stage::Inventory;
+    let counts = session.count_inventory().await?;
+    Ok(TestReport {
+        system: session.about().system_identity(),
+        counts,
+    })
+}
+
+/// A long-lived vCenter session for polling.
+struct VspherePollSession {
+    target: VsphereTarget,
+    session: VcenterSession,
+}
+
+#[async_trait]
+impl ProviderSession for VspherePollSession {
+    /// Placeholder: the issue "Canonical projection floor" fills this in with the inventory
+    /// poll. Until then it checks that the session is alive (so connectivity failures are
+    /// still classified) and reports `unsupported`.
+    async fn poll(&mut self) -> Result<Observation, ProviderError> {
+        self.session
+            .keepalive()
+            .await
+            .map_err(|error| classify(&error, &self.target))?;
+        Err(ProviderError::new(
+            FailureCategory::Unsupported,
+            "inventory polling arrives with the projection feature",
+        ))
+    }
+
+    async fn close(&mut self) {
+        self.session.close().await;
+    }
+}
