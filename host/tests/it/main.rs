@@ -6,6 +6,7 @@ mod auth;
 mod binary;
 mod connections;
 mod persistence;
+mod polling;
 mod resources;
 mod secrets;
 mod support;

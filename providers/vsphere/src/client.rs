@@ -416,6 +416,32 @@ impl VcenterSession {
         Ok(counts)
     }
 
+    /// Sends one method call whose XML is already built (see [`crate::inventory::request`])
+    /// and answers the raw response body, for the hot paths our own reader parses.
+    pub(crate) async fn call_raw(
+        &self,
+        stage: Stage,
+        method: &'static str,
+        body: &str,
+    ) -> Result<String, SessionError> {
+        self.transport
+            .call_xml(method, body)
+            .await
+            .map_err(|error| self.failure(stage, method, error))
+    }
+
+    pub(crate) fn property_collector(&self) -> crate::inventory::types::MoRef {
+        to_moref(&self.content().property_collector)
+    }
+
+    pub(crate) fn view_manager(&self) -> Option<crate::inventory::types::MoRef> {
+        self.content().view_manager.as_ref().map(to_moref)
+    }
+
+    pub(crate) fn root_folder(&self) -> crate::inventory::types::MoRef {
+        to_moref(&self.content().root_folder)
+    }
+
     /// A cheap authenticated call (`CurrentTime`) that keeps the session from idling out
     /// and reveals an expired one (`NotAuthenticated`).
     pub(crate) async fn keepalive(&self) -> Result<(), SessionError> {
@@ -458,6 +484,10 @@ impl VcenterSession {
             },
         }
     }
+}
+
+fn to_moref(reference: &ManagedObjectReference) -> crate::inventory::types::MoRef {
+    crate::inventory::types::MoRef::new(reference.r#type.as_str(), reference.value.as_str())
 }
 
 impl Drop for VcenterSession {

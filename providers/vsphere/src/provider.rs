@@ -10,6 +10,7 @@ use crate::classify::classify;
 use crate::client::{SessionError, SessionOptions, Stage, VcenterEndpoint, VcenterSession};
 use crate::config::{self, VsphereTarget};
 use crate::descriptor::DESCRIPTOR;
+use crate::poll::{VsphereObservation, VspherePollSession};
 use async_trait::async_trait;
 use pylon_core::model::Projection;
 use pylon_core::provider::{Observation, ProviderSession};
@@ -120,7 +121,11 @@ impl Provider for VsphereProvider {
     ) -> Result<Box<dyn ProviderSession>, ProviderError> {
         let target = VsphereTarget::from_config(config)?;
         match VcenterSession::open(&target, &SESSION_OPTIONS).await {
-            Ok(session) => Ok(Box::new(VspherePollSession { target, session })),
+            Ok(session) => Ok(Box::new(VspherePollSession::new(
+                target,
+                SESSION_OPTIONS,
+                session,
+            ))),
             Err(error) => {
                 let classified = classify(&error, &target);
                 tracing::info!(
@@ -135,18 +140,26 @@ impl Provider for VsphereProvider {
         }
     }
 
-    /// Projection of vSphere inventory into canonical resources.
-    ///
-    /// Placeholder: the issue "Canonical projection floor" fills this in. Until then it
-    /// reports `unsupported`.
+    /// Projects what a [`VspherePollSession`] observed into canonical resources; a pure
+    /// function of the observation (see [`crate::project`]).
     fn project(
         &self,
-        _connection_id: &str,
-        _observation: &Observation,
+        connection_id: &str,
+        observation: &Observation,
     ) -> Result<Projection, ProviderError> {
-        Err(ProviderError::new(
-            FailureCategory::Unsupported,
-            "projecting vSphere inventory arrives with the projection feature",
+        let observed = observation
+            .downcast_ref::<VsphereObservation>()
+            .ok_or_else(|| {
+                ProviderError::new(
+                    FailureCategory::Protocol,
+                    "the observation handed to the vSphere provider did not come from a vSphere session",
+                )
+            })?;
+        Ok(crate::project::project(
+            connection_id,
+            &observed.snapshot,
+            &observed.system,
+            observed.collected_at,
         ))
     }
 }
@@ -169,31 +182,4 @@ async fn run_test(
         system: session.about().system_identity(),
         counts,
     })
-}
-
-/// A long-lived vCenter session for polling.
-struct VspherePollSession {
-    target: VsphereTarget,
-    session: VcenterSession,
-}
-
-#[async_trait]
-impl ProviderSession for VspherePollSession {
-    /// Placeholder: the issue "Canonical projection floor" fills this in with the inventory
-    /// poll. Until then it checks that the session is alive (so connectivity failures are
-    /// still classified) and reports `unsupported`.
-    async fn poll(&mut self) -> Result<Observation, ProviderError> {
-        self.session
-            .keepalive()
-            .await
-            .map_err(|error| classify(&error, &self.target))?;
-        Err(ProviderError::new(
-            FailureCategory::Unsupported,
-            "inventory polling arrives with the projection feature",
-        ))
-    }
-
-    async fn close(&mut self) {
-        self.session.close().await;
-    }
 }

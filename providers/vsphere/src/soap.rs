@@ -145,7 +145,7 @@ impl SoapTransport {
     }
 
     /// Sends one method call whose parameters are already XML; answers the response body.
-    async fn call_xml(&self, method: &str, body: &str) -> Result<String, VimError> {
+    pub(crate) async fn call_xml(&self, method: &str, body: &str) -> Result<String, VimError> {
         self.last_untyped_failure
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -1,0 +1,311 @@
+//! The long-lived polling session of one connection (GUIDE section 5).
+//!
+//! One vCenter session lives across polls. Each poll first proves the session alive with a
+//! cheap `CurrentTime`; a `NotAuthenticated` answer (vCenter restarted, or the session idled
+//! out) triggers one re-login, after which the inventory is read afresh. Anything else is
+//! classified and returned, and the host drops the session so the next poll starts clean.
+//!
+//! Reading the inventory:
+//! 1. The first poll of a session creates one `ContainerView` per type on the root folder
+//!    and reads everything with one `RetrievePropertiesEx`, following continuation tokens.
+//!    Its answer is parsed by our own streaming reader ([`crate::inventory::xml`]), so one
+//!    unreadable object becomes an issue instead of failing the whole poll.
+//! 2. The second poll creates a property filter over the same views and calls
+//!    `WaitForUpdatesEx` without a version: that answer is again complete, and it replaces
+//!    the snapshot (a full re-read, once per session).
+//! 3. From then on each poll sends the filter's version and receives only what changed, so
+//!    a steady-state poll of an unchanged vCenter transfers almost nothing. A rejected
+//!    version or a lost filter falls back to step 1.
+
+use crate::classify::classify;
+use crate::client::{SessionError, SessionOptions, Stage, VcenterSession};
+use crate::config::VsphereTarget;
+use crate::inventory::paths::INVENTORY_TYPES;
+use crate::inventory::request::{self, InventorySpec};
+use crate::inventory::types::MoRef;
+use crate::inventory::xml::{parse_moref_response, parse_retrieve_result, parse_update_set};
+use crate::inventory::InventorySnapshot;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use pylon_core::provider::{Observation, ProviderSession};
+use pylon_core::{FailureCategory, ProviderError, SystemIdentity};
+use std::sync::Arc;
+
+/// Continuation pages followed at most in one read, so a server that keeps answering with
+/// tokens cannot hold a poll forever (the poll timeout bounds it too).
+const MAX_PAGES: usize = 10_000;
+
+/// What one poll observed, handed to [`crate::VsphereProvider`]'s `project`.
+pub(crate) struct VsphereObservation {
+    pub system: SystemIdentity,
+    pub snapshot: Arc<InventorySnapshot>,
+    pub collected_at: DateTime<Utc>,
+}
+
+/// Server-side objects created for incremental reads; they die with the session.
+struct LiveInventory {
+    views: Vec<MoRef>,
+    filter: Option<MoRef>,
+    version: Option<String>,
+    snapshot: Arc<InventorySnapshot>,
+}
+
+pub(crate) struct VspherePollSession {
+    target: VsphereTarget,
+    options: SessionOptions,
+    session: Option<VcenterSession>,
+    live: Option<LiveInventory>,
+}
+
+impl VspherePollSession {
+    pub(crate) fn new(target: VsphereTarget, options: SessionOptions, session: VcenterSession) -> Self {
+        Self {
+            target,
+            options,
+            session: Some(session),
+            live: None,
+        }
+    }
+
+    fn classified(&self, error: &SessionError) -> ProviderError {
+        let classified = classify(error, &self.target);
+        tracing::debug!(address = %self.target.address(), cause = %error, category = classified.category.as_str(), "vSphere poll step failed");
+        classified
+    }
+
+    /// A live, authenticated session: the current one if `CurrentTime` works, else one
+    /// re-login.
+    async fn ensure_session(&mut self) -> Result<(), ProviderError> {
+        if let Some(session) = &self.session {
+            match session.keepalive().await {
+                Ok(()) => return Ok(()),
+                Err(error) if is_not_authenticated(&error) => {
+                    tracing::info!(address = %self.target.address(), "vCenter session expired; logging in again");
+                }
+                Err(error) => return Err(self.classified(&error)),
+            }
+        }
+        // Objects created by the old session (views, filter) died with it.
+        self.live = None;
+        self.session = None;
+        let session = VcenterSession::open(&self.target, &self.options)
+            .await
+            .map_err(|error| self.classified(&error))?;
+        self.session = Some(session);
+        Ok(())
+    }
+
+    async fn collect(&mut self) -> Result<Arc<InventorySnapshot>, ProviderError> {
+        self.ensure_session().await?;
+        match self.read_inventory().await {
+            Ok(snapshot) => Ok(snapshot),
+            // The session died between the keepalive and the read (or an object said so
+            // in its missingSet): log in again once and read afresh.
+            Err(ReadError::SessionLost) => {
+                tracing::info!(address = %self.target.address(), "vCenter session lost during the poll; logging in again");
+                self.session = None;
+                self.live = None;
+                self.ensure_session().await?;
+                self.read_inventory().await.map_err(|error| self.read_failure(error))
+            }
+            Err(error) => Err(self.read_failure(error)),
+        }
+    }
+
+    fn read_failure(&self, error: ReadError) -> ProviderError {
+        match error {
+            ReadError::Session(error) => self.classified(&error),
+            ReadError::SessionLost => ProviderError::new(
+                FailureCategory::Auth,
+                format!(
+                    "vCenter {} ended the session again right after a new login; check that the account is not being logged out by another client",
+                    self.target.address()
+                ),
+            ),
+            ReadError::Malformed(method, detail) => ProviderError::new(
+                FailureCategory::Protocol,
+                format!(
+                    "vCenter {} answered {method} with something Pylon cannot read ({detail})",
+                    self.target.address()
+                ),
+            ),
+        }
+    }
+
+    async fn read_inventory(&mut self) -> Result<Arc<InventorySnapshot>, ReadError> {
+        let Some(session) = &self.session else {
+            return Err(ReadError::SessionLost);
+        };
+        let collector = session.property_collector();
+        if self.live.is_none() {
+            let views = create_views(session).await?;
+            let spec = InventorySpec {
+                views: &views,
+                types: INVENTORY_TYPES,
+            };
+            let snapshot = read_full(session, &collector, &spec).await?;
+            if snapshot.has_session_fault() {
+                return Err(ReadError::SessionLost);
+            }
+            let snapshot = Arc::new(snapshot);
+            self.live = Some(LiveInventory {
+                views,
+                filter: None,
+                version: None,
+                snapshot: snapshot.clone(),
+            });
+            return Ok(snapshot);
+        }
+        let Some(live) = self.live.as_mut() else {
+            return Err(ReadError::SessionLost);
+        };
+        if live.filter.is_none() {
+            let spec = InventorySpec {
+                views: &live.views,
+                types: INVENTORY_TYPES,
+            };
+            let body = request::create_filter(&collector, &spec);
+            let answer = call(session, "CreateFilter", &body).await?;
+            let filter = parse_moref_response(answer.as_bytes(), "CreateFilterResponse")
+                .map_err(|e| ReadError::Malformed("CreateFilter", e.to_string()))?;
+            live.filter = Some(filter);
+            live.version = None;
+        }
+        // Without a version the first answer is complete: start from an empty snapshot.
+        let mut snapshot = match &live.version {
+            Some(_) => Arc::clone(&live.snapshot),
+            None => Arc::new(InventorySnapshot::new()),
+        };
+        for _ in 0..MAX_PAGES {
+            let body = request::wait_for_updates_ex(&collector, live.version.as_deref());
+            let answer = match call(session, "WaitForUpdatesEx", &body).await {
+                Ok(answer) => answer,
+                // A version the collector no longer knows, or a filter it lost: re-read
+                // everything.
+                Err(ReadError::Session(error))
+                    if fault_type_is(&error, "InvalidCollectorVersion")
+                        || fault_type_is(&error, "ManagedObjectNotFound") =>
+                {
+                    tracing::info!(address = %self.target.address(), "vCenter rejected the update version; reading the inventory afresh");
+                    self.live = None;
+                    return Box::pin(self.read_inventory()).await;
+                }
+                Err(error) => return Err(error),
+            };
+            let update = parse_update_set(answer.as_bytes())
+                .map_err(|e| ReadError::Malformed("WaitForUpdatesEx", e.to_string()))?;
+            let Some(update) = update else {
+                // Nothing changed since the version.
+                break;
+            };
+            Arc::make_mut(&mut snapshot).apply_updates(&update);
+            live.version = Some(update.version.clone());
+            if !update.truncated {
+                break;
+            }
+        }
+        if snapshot.has_session_fault() {
+            return Err(ReadError::SessionLost);
+        }
+        live.snapshot = snapshot.clone();
+        Ok(snapshot)
+    }
+}
+
+#[async_trait]
+impl ProviderSession for VspherePollSession {
+    async fn poll(&mut self) -> Result<Observation, ProviderError> {
+        let snapshot = self.collect().await?;
+        let system = match &self.session {
+            Some(session) => session.about().system_identity(),
+            None => SystemIdentity::default(),
+        };
+        Ok(Box::new(VsphereObservation {
+            system,
+            snapshot,
+            collected_at: Utc::now(),
+        }))
+    }
+
+    async fn close(&mut self) {
+        self.live = None;
+        if let Some(session) = self.session.take() {
+            // Views and filters die with the session, so logging out releases them too.
+            session.close().await;
+        }
+    }
+}
+
+/// Why reading the inventory failed.
+enum ReadError {
+    /// A transport or HTTP failure, classified by [`classify`].
+    Session(SessionError),
+    /// vCenter no longer knows the session.
+    SessionLost,
+    /// An answer our reader could not understand.
+    Malformed(&'static str, String),
+}
+
+fn fault_type_is(error: &SessionError, name: &str) -> bool {
+    matches!(error, SessionError::Fault { fault, .. }
+        if fault.type_.map(|t| t.as_str() == name).unwrap_or(false))
+}
+
+fn is_not_authenticated(error: &SessionError) -> bool {
+    fault_type_is(error, "NotAuthenticated")
+}
+
+/// Sends one raw SOAP call. vSphere faults come back typed by the session layer (and are
+/// classified by [`classify`]); the one that means the session is gone is reported as
+/// [`ReadError::SessionLost`].
+async fn call(session: &VcenterSession, method: &'static str, body: &str) -> Result<String, ReadError> {
+    match session.call_raw(Stage::Inventory, method, body).await {
+        Ok(answer) => Ok(answer),
+        Err(error) if is_not_authenticated(&error) => Err(ReadError::SessionLost),
+        Err(error) => Err(ReadError::Session(error)),
+    }
+}
+
+async fn create_views(session: &VcenterSession) -> Result<Vec<MoRef>, ReadError> {
+    let view_manager = session
+        .view_manager()
+        .ok_or_else(|| ReadError::Malformed("RetrieveServiceContent", "no ViewManager".into()))?;
+    let root = session.root_folder();
+    let mut views = Vec::with_capacity(INVENTORY_TYPES.len());
+    for paths in INVENTORY_TYPES {
+        let body = request::create_container_view(&view_manager, &root, paths.kind);
+        let answer = call(session, "CreateContainerView", &body).await?;
+        let view = parse_moref_response(answer.as_bytes(), "CreateContainerViewResponse")
+            .map_err(|e| ReadError::Malformed("CreateContainerView", e.to_string()))?;
+        views.push(view);
+    }
+    Ok(views)
+}
+
+/// One full read through `RetrievePropertiesEx`, following continuation tokens.
+async fn read_full(
+    session: &VcenterSession,
+    collector: &MoRef,
+    spec: &InventorySpec<'_>,
+) -> Result<InventorySnapshot, ReadError> {
+    let mut snapshot = InventorySnapshot::new();
+    let body = request::retrieve_properties_ex(collector, spec, None);
+    let mut answer = call(session, "RetrievePropertiesEx", &body).await?;
+    let mut method = "RetrievePropertiesEx";
+    for _ in 0..MAX_PAGES {
+        let page = parse_retrieve_result(answer.as_bytes())
+            .map_err(|e| ReadError::Malformed(method, e.to_string()))?;
+        let token = page.token.clone();
+        snapshot.apply_result(page);
+        let Some(token) = token else {
+            return Ok(snapshot);
+        };
+        method = "ContinueRetrievePropertiesEx";
+        let body = request::continue_retrieve_properties_ex(collector, &token);
+        answer = call(session, method, &body).await?;
+    }
+    Err(ReadError::Malformed(
+        "ContinueRetrievePropertiesEx",
+        format!("more than {MAX_PAGES} pages"),
+    ))
+}
