@@ -16,7 +16,10 @@ async fn wait_for(app: &TestApp, id: &str, what: &str, done: impl Fn(&Value) -> 
         if done(&item) {
             return item;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "timed out waiting for {what}: {item}");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}: {item}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -40,9 +43,15 @@ async fn polls_project_and_summarise_the_simulator() {
     })
     .await;
     let app = TestApp::new().await;
-    let id = app.create(sim_draft(&sim, "lab", "pw")).await["id"].as_str().unwrap().to_owned();
+    let id = app.create(sim_draft(&sim, "lab", "pw")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
-    let item = wait_for(&app, &id, "a first poll", |i| i["observed"]["collectedAt"].is_string()).await;
+    let item = wait_for(&app, &id, "a first poll", |i| {
+        i["observed"]["collectedAt"].is_string()
+    })
+    .await;
     assert_eq!(item["poll"]["status"], "healthy", "{item}");
     let observed = &item["observed"];
     let inventory = sim.inventory();
@@ -51,7 +60,10 @@ async fn polls_project_and_summarise_the_simulator() {
     assert_eq!(observed["storage"], inventory.datastores);
     assert_eq!(observed["topology"]["datacenters"], inventory.datacenters);
     assert_eq!(observed["topology"]["clusters"], inventory.clusters);
-    assert!(observed["system"]["product"].as_str().unwrap().contains("vCenter"));
+    assert!(observed["system"]["product"]
+        .as_str()
+        .unwrap()
+        .contains("vCenter"));
 
     // The resources API agrees with the summary, and every relation resolves.
     let all = resources(&app, &format!("connection={id}")).await;
@@ -64,34 +76,56 @@ async fn polls_project_and_summarise_the_simulator() {
         assert_eq!(resource["connectionId"], id.as_str());
         assert_eq!(resource["platform"], "vmware-vsphere");
         for relation in resource["relations"].as_array().unwrap() {
-            assert!(ids.contains(relation["target"].as_str().unwrap()), "dangling {relation} in {resource}");
+            assert!(
+                ids.contains(relation["target"].as_str().unwrap()),
+                "dangling {relation} in {resource}"
+            );
         }
     }
     for vm in all.iter().filter(|r| r["type"] == "vm") {
-        let host = vm["relations"].as_array().unwrap().iter().find(|r| r["kind"] == "runsOn");
+        let host = vm["relations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["kind"] == "runsOn");
         let host = host.unwrap_or_else(|| panic!("VM without runsOn: {vm}"));
         let host = all.iter().find(|r| r["id"] == host["target"]).unwrap();
         assert_eq!(host["type"], "agent");
         assert!(vm["topology"]["datacenter"].is_string(), "{vm}");
     }
     for agent in all.iter().filter(|r| r["type"] == "agent") {
-        assert_eq!(agent["identity"]["platformType"], "vmware-vsphere", "{agent}");
+        assert_eq!(
+            agent["identity"]["platformType"], "vmware-vsphere",
+            "{agent}"
+        );
     }
 
     // Another poll keeps every id.
     app.state.scheduler.poll_now(&id).await;
     let first = item["observed"]["collectedAt"].clone();
-    wait_for(&app, &id, "a second poll", |i| i["observed"]["collectedAt"] != first).await;
+    wait_for(&app, &id, "a second poll", |i| {
+        i["observed"]["collectedAt"] != first
+    })
+    .await;
     let again: HashSet<String> = resources(&app, &format!("connection={id}"))
         .await
         .iter()
         .map(|r| r["id"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(again, ids.iter().map(|s| s.to_string()).collect::<HashSet<_>>());
+    assert_eq!(
+        again,
+        ids.iter().map(|s| s.to_string()).collect::<HashSet<_>>()
+    );
 
     // A second connection to the same vCenter gets disjoint ids.
-    let other = app.create(sim_draft(&sim, "lab-2", "pw")).await["id"].as_str().unwrap().to_owned();
-    wait_for(&app, &other, "the second connection's poll", |i| i["observed"]["collectedAt"].is_string()).await;
+    let other = app.create(sim_draft(&sim, "lab-2", "pw")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for(&app, &other, "the second connection's poll", |i| {
+        i["observed"]["collectedAt"].is_string()
+    })
+    .await;
     let other_ids: HashSet<String> = resources(&app, &format!("connection={other}"))
         .await
         .iter()
@@ -101,30 +135,56 @@ async fn polls_project_and_summarise_the_simulator() {
     assert!(other_ids.iter().all(|o| !ids.contains(o.as_str())));
 
     // Disable stops polling; delete removes the resources.
-    let (status, _) = app.put(&format!("/api/vmware/connections/{other}"), json!({"enabled": false})).await;
+    let (status, _) = app
+        .put(
+            &format!("/api/vmware/connections/{other}"),
+            json!({"enabled": false}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert!(!app.state.scheduler.scheduled().await.contains(&other));
     assert_eq!(app.item(&other).await["poll"]["status"], "disabled");
-    app.delete(&format!("/api/vmware/connections/{other}")).await;
-    assert!(resources(&app, &format!("connection={other}")).await.is_empty());
-    assert_eq!(resources(&app, &format!("connection={id}")).await.len(), ids.len());
+    app.delete(&format!("/api/vmware/connections/{other}"))
+        .await;
+    assert!(resources(&app, &format!("connection={other}"))
+        .await
+        .is_empty());
+    assert_eq!(
+        resources(&app, &format!("connection={id}")).await.len(),
+        ids.len()
+    );
 
     // An outage makes the connection failing with `network` and keeps last-known resources.
     let expected_vms = inventory.vms;
     sim.stop().await;
     app.state.scheduler.poll_now(&id).await;
-    let item = wait_for(&app, &id, "a failed poll", |i| i["poll"]["status"] == "failing").await;
+    let item = wait_for(&app, &id, "a failed poll", |i| {
+        i["poll"]["status"] == "failing"
+    })
+    .await;
     assert_eq!(item["poll"]["lastError"]["category"], "network", "{item}");
-    assert_eq!(item["observed"]["vms"], expected_vms, "the summary of the last success stays");
-    assert_eq!(resources(&app, &format!("connection={id}")).await.len(), ids.len());
+    assert_eq!(
+        item["observed"]["vms"], expected_vms,
+        "the summary of the last success stays"
+    );
+    assert_eq!(
+        resources(&app, &format!("connection={id}")).await.len(),
+        ids.len()
+    );
 }
 
 #[tokio::test]
 async fn resources_survive_a_restart() {
     let sim = Simulator::start(SimulatorOptions::default()).await;
     let app = TestApp::new().await;
-    let id = app.create(sim_draft(&sim, "lab", "pw")).await["id"].as_str().unwrap().to_owned();
-    wait_for(&app, &id, "a first poll", |i| i["observed"]["collectedAt"].is_string()).await;
+    let id = app.create(sim_draft(&sim, "lab", "pw")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for(&app, &id, "a first poll", |i| {
+        i["observed"]["collectedAt"].is_string()
+    })
+    .await;
     let before = resources(&app, "").await;
     sim.stop().await;
     app.state.scheduler.shutdown().await;

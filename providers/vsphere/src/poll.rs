@@ -58,7 +58,11 @@ pub(crate) struct VspherePollSession {
 }
 
 impl VspherePollSession {
-    pub(crate) fn new(target: VsphereTarget, options: SessionOptions, session: VcenterSession) -> Self {
+    pub(crate) fn new(
+        target: VsphereTarget,
+        options: SessionOptions,
+        session: VcenterSession,
+    ) -> Self {
         Self {
             target,
             options,
@@ -106,7 +110,9 @@ impl VspherePollSession {
                 self.session = None;
                 self.live = None;
                 self.ensure_session().await?;
-                self.read_inventory().await.map_err(|error| self.read_failure(error))
+                self.read_inventory()
+                    .await
+                    .map_err(|error| self.read_failure(error))
             }
             Err(error) => Err(self.read_failure(error)),
         }
@@ -258,7 +264,11 @@ fn is_not_authenticated(error: &SessionError) -> bool {
 /// Sends one raw SOAP call. vSphere faults come back typed by the session layer (and are
 /// classified by [`classify`]); the one that means the session is gone is reported as
 /// [`ReadError::SessionLost`].
-async fn call(session: &VcenterSession, method: &'static str, body: &str) -> Result<String, ReadError> {
+async fn call(
+    session: &VcenterSession,
+    method: &'static str,
+    body: &str,
+) -> Result<String, ReadError> {
     match session.call_raw(Stage::Inventory, method, body).await {
         Ok(answer) => Ok(answer),
         Err(error) if is_not_authenticated(&error) => Err(ReadError::SessionLost),
