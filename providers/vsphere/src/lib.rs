@@ -22,6 +22,11 @@ mod soap;
 mod tls;
 
 pub use descriptor::DESCRIPTOR;
+
+/// A boxed, `Send` future. The provider's trait methods await one of these instead of
+/// their bodies directly; see the note in `provider.rs` on why (compile time).
+pub(crate) type BoxFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 pub use provider::VsphereProvider;
 
 pylon_core::inventory::submit! {

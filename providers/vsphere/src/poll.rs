@@ -25,6 +25,7 @@ use crate::inventory::request::{self, InventorySpec};
 use crate::inventory::types::MoRef;
 use crate::inventory::xml::{parse_moref_response, parse_retrieve_result, parse_update_set};
 use crate::inventory::InventorySnapshot;
+use crate::BoxFuture;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pylon_core::provider::{Observation, ProviderSession};
@@ -221,6 +222,25 @@ impl VspherePollSession {
 #[async_trait]
 impl ProviderSession for VspherePollSession {
     async fn poll(&mut self) -> Result<Observation, ProviderError> {
+        // Boxed in a method without where-clauses: see `provider.rs` (compile time).
+        self.boxed_poll().await
+    }
+
+    async fn close(&mut self) {
+        self.boxed_close().await;
+    }
+}
+
+impl VspherePollSession {
+    fn boxed_poll(&mut self) -> BoxFuture<'_, Result<Observation, ProviderError>> {
+        Box::pin(self.observe())
+    }
+
+    fn boxed_close(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(self.end())
+    }
+
+    async fn observe(&mut self) -> Result<Observation, ProviderError> {
         let snapshot = self.collect().await?;
         let system = match &self.session {
             Some(session) => session.about().system_identity(),
@@ -233,7 +253,7 @@ impl ProviderSession for VspherePollSession {
         }))
     }
 
-    async fn close(&mut self) {
+    async fn end(&mut self) {
         self.live = None;
         if let Some(session) = self.session.take() {
             // Views and filters die with the session, so logging out releases them too.

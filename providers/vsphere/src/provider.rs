@@ -11,6 +11,7 @@ use crate::client::{SessionError, SessionOptions, Stage, VcenterEndpoint, Vcente
 use crate::config::{self, VsphereTarget};
 use crate::descriptor::DESCRIPTOR;
 use crate::poll::{VsphereObservation, VspherePollSession};
+use crate::BoxFuture;
 use async_trait::async_trait;
 use pylon_core::model::Projection;
 use pylon_core::provider::{Observation, ProviderSession};
@@ -49,6 +50,68 @@ impl Provider for VsphereProvider {
     }
 
     async fn test(
+        &self,
+        config: &ConnectionConfig,
+        context: &TestContext,
+    ) -> Result<TestReport, ProviderError> {
+        self.boxed_test(config, context).await
+    }
+
+    async fn connect(
+        &self,
+        config: &ConnectionConfig,
+    ) -> Result<Box<dyn ProviderSession>, ProviderError> {
+        self.boxed_connect(config).await
+    }
+
+    /// Projects what a [`VspherePollSession`] observed into canonical resources; a pure
+    /// function of the observation (see [`crate::project`]).
+    fn project(
+        &self,
+        connection_id: &str,
+        observation: &Observation,
+    ) -> Result<Projection, ProviderError> {
+        let observed = observation
+            .downcast_ref::<VsphereObservation>()
+            .ok_or_else(|| {
+                ProviderError::new(
+                    FailureCategory::Protocol,
+                    "the observation handed to the vSphere provider did not come from a vSphere session",
+                )
+            })?;
+        Ok(crate::project::project(
+            connection_id,
+            &observed.snapshot,
+            &observed.system,
+            observed.collected_at,
+        ))
+    }
+}
+
+// Why the trait methods above only await a boxed future: `#[async_trait]` gives each method
+// a param-env with lifetime bounds, and inside such a param-env rustc cannot use its global
+// cache for the `Send` proofs of the future's contents. Our futures hold vim_rs values
+// whose types form a graph of thousands of structs, so proving them `Send` there took
+// minutes per method (measured with `-Z self-profile`: ~150 s of `check_coroutine_obligations`
+// each for `test`, `connect` and `poll`). Coercing to `BoxFuture` in a plain method with no
+// where-clauses lets every proof be made once and cached.
+impl VsphereProvider {
+    fn boxed_test<'a>(
+        &'a self,
+        config: &'a ConnectionConfig,
+        context: &'a TestContext,
+    ) -> BoxFuture<'a, Result<TestReport, ProviderError>> {
+        Box::pin(self.run_connection_test(config, context))
+    }
+
+    fn boxed_connect<'a>(
+        &'a self,
+        config: &'a ConnectionConfig,
+    ) -> BoxFuture<'a, Result<Box<dyn ProviderSession>, ProviderError>> {
+        Box::pin(self.open_poll_session(config))
+    }
+
+    async fn run_connection_test(
         &self,
         config: &ConnectionConfig,
         context: &TestContext,
@@ -115,7 +178,7 @@ impl Provider for VsphereProvider {
         }
     }
 
-    async fn connect(
+    async fn open_poll_session(
         &self,
         config: &ConnectionConfig,
     ) -> Result<Box<dyn ProviderSession>, ProviderError> {
@@ -138,29 +201,6 @@ impl Provider for VsphereProvider {
                 Err(classified)
             }
         }
-    }
-
-    /// Projects what a [`VspherePollSession`] observed into canonical resources; a pure
-    /// function of the observation (see [`crate::project`]).
-    fn project(
-        &self,
-        connection_id: &str,
-        observation: &Observation,
-    ) -> Result<Projection, ProviderError> {
-        let observed = observation
-            .downcast_ref::<VsphereObservation>()
-            .ok_or_else(|| {
-                ProviderError::new(
-                    FailureCategory::Protocol,
-                    "the observation handed to the vSphere provider did not come from a vSphere session",
-                )
-            })?;
-        Ok(crate::project::project(
-            connection_id,
-            &observed.snapshot,
-            &observed.system,
-            observed.collected_at,
-        ))
     }
 }
 

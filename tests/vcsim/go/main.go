@@ -6,10 +6,20 @@
 // RSA-1024 certificate), prints one line of JSON describing the endpoint and the
 // inventory to stdout, and serves until stdin reaches EOF or SIGTERM/SIGINT arrives.
 //
+// While it serves, each line on stdin is a command that changes the inventory through the
+// simulator's own SOAP API (so property collectors see the change like any other), and
+// each command is answered by one JSON line {"reply": "ok"} or {"reply": "error: ..."}:
+//
+//	rename-vm <name> <new name>
+//	power-off-vm <name>
+//	power-on-vm <name>
+//
 // Build: GOPATH=/usr/share/gocode GO111MODULE=off go build -o pylon-vcsim main.go
 package main
 
 import (
+	"bufio"
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -33,7 +43,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25"
 )
 
@@ -185,13 +199,92 @@ func main() {
 		stop <- "signal " + s.String()
 	}()
 	go func() {
-		_, _ = io.Copy(ioutil.Discard, os.Stdin)
+		serveCommands(server.URL, os.Stdin, os.Stdout)
 		stop <- "stdin closed"
 	}()
 
 	reason := <-stop
 	fmt.Fprintf(os.Stderr, "pylon-vcsim: stopping (%s)\n", reason)
 	server.Close()
+}
+
+// serveCommands runs the commands read from in (see the package comment) until EOF and
+// answers each with one JSON line on out.
+func serveCommands(sdk *url.URL, in io.Reader, out io.Writer) {
+	lines := bufio.NewScanner(in)
+	for lines.Scan() {
+		fields := strings.Fields(lines.Text())
+		if len(fields) == 0 {
+			continue
+		}
+		reply := "ok"
+		if err := runCommand(sdk, fields); err != nil {
+			reply = "error: " + err.Error()
+		}
+		line, _ := json.Marshal(map[string]string{"reply": reply})
+		if _, err := out.Write(append(line, '\n')); err != nil {
+			return
+		}
+	}
+	// Drain whatever follows an unreadable line so the parent's EOF still stops us.
+	_, _ = io.Copy(ioutil.Discard, in)
+}
+
+func runCommand(sdk *url.URL, fields []string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// A client of our own server; its certificate is our throwaway one.
+	client, err := govmomi.NewClient(ctx, sdk, true)
+	if err != nil {
+		return fmt.Errorf("logging in to the simulator: %v", err)
+	}
+	defer func() { _ = client.Logout(context.Background()) }()
+
+	vmNamed := func(name string) (*object.VirtualMachine, error) {
+		views := view.NewManager(client.Client)
+		container, err := views.CreateContainerView(ctx, client.ServiceContent.RootFolder, []string{"VirtualMachine"}, true)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = container.Destroy(context.Background()) }()
+		refs, err := container.Find(ctx, []string{"VirtualMachine"}, property.Filter{"name": name})
+		if err != nil {
+			return nil, err
+		}
+		if len(refs) != 1 {
+			return nil, fmt.Errorf("%d virtual machines are named %q", len(refs), name)
+		}
+		return object.NewVirtualMachine(client.Client, refs[0]), nil
+	}
+	wait := func(task *object.Task, err error) error {
+		if err != nil {
+			return err
+		}
+		return task.Wait(ctx)
+	}
+
+	switch {
+	case fields[0] == "rename-vm" && len(fields) == 3:
+		vm, err := vmNamed(fields[1])
+		if err != nil {
+			return err
+		}
+		return wait(vm.Rename(ctx, fields[2]))
+	case fields[0] == "power-off-vm" && len(fields) == 2:
+		vm, err := vmNamed(fields[1])
+		if err != nil {
+			return err
+		}
+		return wait(vm.PowerOff(ctx))
+	case fields[0] == "power-on-vm" && len(fields) == 2:
+		vm, err := vmNamed(fields[1])
+		if err != nil {
+			return err
+		}
+		return wait(vm.PowerOn(ctx))
+	default:
+		return fmt.Errorf("unknown command %q", strings.Join(fields, " "))
+	}
 }
 
 // countInventory counts the entities in the simulator's registry by managed object type.

@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Deserialize;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::launcher::launcher_path;
@@ -16,6 +17,8 @@ use crate::launcher::launcher_path;
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long [`Simulator::stop`] waits for the launcher to exit.
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long one inventory command ([`Simulator::rename_vm`], ...) may take.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(40);
 /// How much of the launcher's output is kept for error messages.
 const LOG_LIMIT: usize = 64 * 1024;
 
@@ -157,7 +160,9 @@ struct Ready {
 pub struct Simulator {
     ready: Ready,
     child: Child,
-    stdin: Option<ChildStdin>,
+    /// The launcher's command channel: stdin for commands, and the replies its stdout
+    /// reader picks out. `None` once [`Simulator::stop`] has closed stdin.
+    commands: tokio::sync::Mutex<Option<(ChildStdin, mpsc::UnboundedReceiver<String>)>>,
     log: Log,
     log_tasks: Vec<JoinHandle<()>>,
     // Holds the datastores' directories (the launcher's TMPDIR); removed on drop.
@@ -207,11 +212,15 @@ impl Simulator {
             Ok(Ok(_)) => match serde_json::from_str::<Ready>(line.trim_end()) {
                 Ok(ready) => {
                     // Keep draining stdout: a Go program writing to a closed pipe dies.
-                    let stdout_task = tokio::spawn(log.clone().collect(stdout, "stdout: "));
+                    let (replies_tx, replies) = mpsc::unbounded_channel();
+                    let stdout_task = tokio::spawn(
+                        log.clone()
+                            .collect_with_replies(stdout, "stdout: ", replies_tx),
+                    );
                     return Simulator {
                         ready,
                         child,
-                        stdin,
+                        commands: tokio::sync::Mutex::new(stdin.map(|stdin| (stdin, replies))),
                         log,
                         log_tasks: vec![stderr_task, stdout_task],
                         _tmp: tmp,
@@ -275,13 +284,60 @@ impl Simulator {
         self.log.text()
     }
 
+    /// Renames the one VM called `name` through the simulator's API (`Rename_Task`).
+    ///
+    /// # Panics
+    ///
+    /// When no single VM has that name or the task fails.
+    pub async fn rename_vm(&self, name: &str, new_name: &str) {
+        self.command(&["rename-vm", name, new_name]).await;
+    }
+
+    /// Powers off the one VM called `name` (`PowerOffVM_Task`).
+    pub async fn power_off_vm(&self, name: &str) {
+        self.command(&["power-off-vm", name]).await;
+    }
+
+    /// Powers on the one VM called `name` (`PowerOnVM_Task`).
+    pub async fn power_on_vm(&self, name: &str) {
+        self.command(&["power-on-vm", name]).await;
+    }
+
+    /// Sends one command line to the launcher and waits for its reply.
+    async fn command(&self, words: &[&str]) {
+        assert!(
+            words
+                .iter()
+                .all(|word| !word.is_empty() && !word.contains(char::is_whitespace)),
+            "simulator command arguments are single words: {words:?}"
+        );
+        let line = words.join(" ");
+        let mut guard = self.commands.lock().await;
+        let (stdin, replies) = guard.as_mut().expect("the simulator is stopping");
+        let exchange = async {
+            stdin.write_all(format!("{line}\n").as_bytes()).await?;
+            stdin.flush().await?;
+            Ok::<_, std::io::Error>(replies.recv().await)
+        };
+        match tokio::time::timeout(COMMAND_TIMEOUT, exchange).await {
+            Ok(Ok(Some(reply))) if reply == "ok" => {}
+            Ok(Ok(Some(reply))) => panic!("simulator command `{line}` failed: {reply}"),
+            Ok(Ok(None)) => panic!(
+                "the simulator exited during `{line}`\n--- stderr ---\n{}",
+                self.log.text()
+            ),
+            Ok(Err(e)) => panic!("cannot send `{line}` to the simulator: {e}"),
+            Err(_) => panic!("simulator command `{line}` took over {COMMAND_TIMEOUT:?}"),
+        }
+    }
+
     /// Closes the launcher's stdin and waits for it to shut the simulator down.
     ///
     /// # Panics
     ///
     /// When it does not exit within 15 s or exits unsuccessfully.
     pub async fn stop(mut self) {
-        drop(self.stdin.take());
+        drop(self.commands.get_mut().take());
         let status = match tokio::time::timeout(STOP_TIMEOUT, self.child.wait()).await {
             Ok(Ok(status)) => status,
             Ok(Err(e)) => panic!("cannot wait for the vCenter simulator to exit: {e}"),
@@ -348,6 +404,36 @@ impl Log {
             match reader.read_until(b'\n', &mut buf).await {
                 Ok(0) | Err(_) => return,
                 Ok(_) => self.push_line(prefix, &String::from_utf8_lossy(&buf)),
+            }
+        }
+    }
+
+    /// Like [`Log::collect`], but hands the launcher's command replies to `replies`.
+    async fn collect_with_replies<R: AsyncRead + Unpin>(
+        self,
+        reader: R,
+        prefix: &'static str,
+        replies: mpsc::UnboundedSender<String>,
+    ) {
+        #[derive(Deserialize)]
+        struct Reply {
+            reply: String,
+        }
+        let mut reader = BufReader::new(reader);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {
+                    let line = String::from_utf8_lossy(&buf);
+                    match serde_json::from_str::<Reply>(line.trim_end()) {
+                        Ok(reply) => {
+                            let _ = replies.send(reply.reply);
+                        }
+                        Err(_) => self.push_line(prefix, &line),
+                    }
+                }
             }
         }
     }

@@ -545,3 +545,20 @@ async fn closed_port_refuses() {
         .expect_err("nothing listens");
     assert_eq!(error.kind(), std::io::ErrorKind::ConnectionRefused);
 }
+
+#[tokio::test]
+async fn inventory_commands_change_the_simulator() {
+    let sim = Simulator::start(SimulatorOptions::default()).await;
+    sim.rename_vm("DC0_H0_VM0", "pylon-renamed").await;
+    // Found by its new name only: the rename happened.
+    sim.power_off_vm("pylon-renamed").await;
+    sim.power_on_vm("pylon-renamed").await;
+    sim.stop().await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "0 virtual machines are named")]
+async fn inventory_commands_report_what_failed() {
+    let sim = Simulator::start(SimulatorOptions::default()).await;
+    sim.power_off_vm("no-such-vm").await;
+}
