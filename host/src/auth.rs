@@ -71,6 +71,8 @@ pub fn required_scope(method: &Method, route: &str) -> Option<Access> {
     use Scope::*;
     let access = match (method.as_str(), route) {
         ("GET", "/healthz" | "/readyz") => Public,
+        // The admin UI's static files hold no data; the page asks for a token to call the API.
+        ("GET" | "HEAD", "/" | "/ui/{file}") => Public,
         ("GET", "/api/platforms") => Scoped(SettingsRead),
         ("GET", "/api/tokens") => Scoped(SettingsWrite),
         ("POST", "/api/tokens") => Scoped(SettingsWrite),

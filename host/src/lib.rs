@@ -18,5 +18,6 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod ui;
 
 pub use api::app;

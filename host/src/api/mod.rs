@@ -24,6 +24,7 @@ pub fn app(state: AppState) -> Router {
         .merge(tokens::router())
         .merge(connections::router())
         .merge(resources::router())
+        .merge(crate::ui::router())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         // Route layers run after routing, so the auth middleware sees the matched route.

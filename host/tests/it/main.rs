@@ -12,3 +12,4 @@ mod secrets;
 mod support;
 mod testing;
 mod tokens;
+mod ui;
