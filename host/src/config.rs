@@ -116,7 +116,7 @@ const DEFAULTS: Defaults = Defaults {
 impl Config {
     /// Loads the configuration from defaults, an optional TOML file and the environment.
     /// `file` wins over `PYLON_CONFIG`.
-    pub fn load(file: Option<&Path>) -> Result<Self, figment::Error> {
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
         let file = file
             .map(Path::to_path_buf)
             .or_else(|| std::env::var_os("PYLON_CONFIG").map(PathBuf::from));
@@ -127,6 +127,7 @@ impl Config {
         figment
             .merge(Env::prefixed("PYLON_").ignore(&["config"]))
             .extract()
+            .map_err(Box::new)
     }
 
     /// Configuration for tests and embedding: defaults with the given data directory.

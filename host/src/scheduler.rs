@@ -142,7 +142,7 @@ impl PollScheduler {
         let Some(provider) = self.registry.by_platform(platform).cloned() else {
             return;
         };
-        let config = match self.config_of(&record) {
+        let config = match record.config(&self.secrets) {
             Ok(config) => config,
             Err(error) => {
                 tracing::error!(%platform, connection_id = %id, %error, "cannot open stored secrets; not polling");
@@ -173,19 +173,6 @@ impl PollScheduler {
                 handle,
             },
         );
-    }
-
-    fn config_of(
-        &self,
-        record: &ConnectionRecord,
-    ) -> Result<ConnectionConfig, crate::secrets::SecretsError> {
-        Ok(ConnectionConfig {
-            name: record.name.clone(),
-            enabled: record.enabled,
-            poll_interval_seconds: record.poll_interval_seconds,
-            settings: record.settings.clone(),
-            secrets: self.secrets.open(&record.id, &record.sealed_secrets)?,
-        })
     }
 }
 
@@ -282,35 +269,40 @@ impl PollWorker {
                 return;
             }
         };
-        let mut health = record.health;
-        health.set_enabled(record.enabled);
+        let mut health = record.current_health();
         let now = Utc::now();
         let took_ms = took.as_millis();
         let result = match outcome {
             Ok(projection) => {
                 let summary = ContributionSummary::from_projection(&projection);
                 health.record_success(now, !summary.issues.is_empty());
+                let observed = match serde_json::to_value(&summary) {
+                    Ok(observed) => observed,
+                    Err(error) => {
+                        tracing::error!(connection_id = %self.id, %error, "cannot serialise the summary");
+                        return;
+                    }
+                };
+                let storing = std::time::Instant::now();
+                let stored = self
+                    .store
+                    .record_poll(&self.id, &health, &observed, &projection.resources)
+                    .await
+                    .map(|_| ());
+                // `took_ms` is the provider's part (session, read, projection); `store_ms`
+                // the write. Together they are what one poll costs.
                 tracing::info!(
                     platform = %self.platform,
                     connection_id = %self.id,
                     took_ms,
+                    store_ms = storing.elapsed().as_millis(),
                     agents = summary.agents,
                     vms = summary.vms,
                     storage = summary.storage,
                     issues = summary.issues.len(),
                     "poll succeeded"
                 );
-                match serde_json::to_value(&summary) {
-                    Ok(observed) => self
-                        .store
-                        .record_poll(&self.id, &health, &observed, &projection.resources)
-                        .await
-                        .map(|_| ()),
-                    Err(error) => {
-                        tracing::error!(connection_id = %self.id, %error, "cannot serialise the summary");
-                        return;
-                    }
-                }
+                stored
             }
             Err(error) => {
                 tracing::warn!(

@@ -44,13 +44,7 @@ fn rfc3339(at: chrono::DateTime<Utc>) -> String {
 
 /// Rebuilds the checked configuration of a stored connection, secrets decrypted.
 fn config_of(state: &AppState, record: &ConnectionRecord) -> Result<ConnectionConfig, ApiError> {
-    Ok(ConnectionConfig {
-        name: record.name.clone(),
-        enabled: record.enabled,
-        poll_interval_seconds: record.poll_interval_seconds,
-        settings: record.settings.clone(),
-        secrets: state.secrets.open(&record.id, &record.sealed_secrets)?,
-    })
+    Ok(record.config(&state.secrets)?)
 }
 
 /// Generic checks from core, then the provider's own normalisation.
@@ -69,9 +63,8 @@ fn check_draft(
 
 /// The health shown for a record: recorded facts, status re-derived with `enabled`.
 fn shown_health(record: &ConnectionRecord) -> PollHealth {
-    let mut health = record.health.clone();
+    let mut health = record.current_health();
     health.interval_seconds = record.poll_interval_seconds;
-    health.set_enabled(record.enabled);
     health
 }
 
@@ -328,8 +321,7 @@ async fn test_saved(
     let (outcome, latency) = run_test(&state, &provider, &config).await;
     log_test(platform, Some(id), &outcome, latency);
     if overlay.is_none() {
-        let mut health = record.health.clone();
-        health.set_enabled(record.enabled);
+        let mut health = record.current_health();
         let now = Utc::now();
         match &outcome {
             Ok(_) => health.record_success(now, false),

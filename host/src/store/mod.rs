@@ -34,6 +34,30 @@ pub struct ConnectionRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+impl ConnectionRecord {
+    /// The recorded poll health with its status derived for the current `enabled` flag:
+    /// the base every new poll or test outcome is recorded onto.
+    pub fn current_health(&self) -> PollHealth {
+        let mut health = self.health.clone();
+        health.set_enabled(self.enabled);
+        health
+    }
+
+    /// The provider-facing configuration: the stored fields with the secrets unsealed.
+    pub fn config(
+        &self,
+        secrets: &crate::secrets::SecretBox,
+    ) -> Result<pylon_core::ConnectionConfig, crate::secrets::SecretsError> {
+        Ok(pylon_core::ConnectionConfig {
+            name: self.name.clone(),
+            enabled: self.enabled,
+            poll_interval_seconds: self.poll_interval_seconds,
+            settings: self.settings.clone(),
+            secrets: secrets.open(&self.id, &self.sealed_secrets)?,
+        })
+    }
+}
+
 impl std::fmt::Debug for ConnectionRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConnectionRecord")
@@ -76,6 +100,57 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+/// A resource in its stored form. The body leaves out `lastSeenAt`, which changes on every
+/// poll and lives in its own column, so an unchanged resource has an unchanged body and
+/// hash and a steady-state poll rewrites only what changed (plus one bulk timestamp
+/// update).
+#[derive(Debug, Clone)]
+pub struct StoredResource {
+    pub id: String,
+    pub platform: String,
+    pub resource_type: &'static str,
+    pub name: String,
+    pub body: String,
+    /// Lowercase hex SHA-256 of `body`.
+    pub hash: String,
+    pub last_seen_at: DateTime<Utc>,
+}
+
+impl StoredResource {
+    pub fn from_resource(resource: &Resource) -> Result<Self, StoreError> {
+        use sha2::{Digest, Sha256};
+        let mut value =
+            serde_json::to_value(resource).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if let Some(object) = value.as_object_mut() {
+            object.remove(LAST_SEEN_AT);
+        }
+        let body = value.to_string();
+        let hash = hex::encode(Sha256::digest(body.as_bytes()));
+        Ok(StoredResource {
+            id: resource.id.clone(),
+            platform: resource.platform.clone(),
+            resource_type: resource.resource_type.as_str(),
+            name: resource.name.clone(),
+            body,
+            hash,
+            last_seen_at: resource.last_seen_at,
+        })
+    }
+}
+
+const LAST_SEEN_AT: &str = "lastSeenAt";
+
+/// The API form of a stored resource: its body with `lastSeenAt` put back from its column.
+pub fn resource_json(body: &str, last_seen_at: &str) -> Result<Value, StoreError> {
+    let mut value: Value =
+        serde_json::from_str(body).map_err(|e| StoreError::Corrupt(format!("resource: {e}")))?;
+    let Some(object) = value.as_object_mut() else {
+        return Err(StoreError::Corrupt("resource: not a JSON object".into()));
+    };
+    object.insert(LAST_SEEN_AT.into(), Value::String(last_seen_at.to_owned()));
+    Ok(value)
 }
 
 /// Filters and paging for resource listings. Results are ordered by resource id.
@@ -124,8 +199,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 
     /// Records a successful poll atomically: health, the observed summary and the complete
-    /// resource set of the connection (replacing the previous set). Returns `false`, writing
-    /// nothing, when the connection no longer exists.
+    /// resource set of the connection (replacing the previous set; only changed resources
+    /// are rewritten). Returns `false`, writing nothing, when the connection no longer
+    /// exists.
     async fn record_poll(
         &self,
         id: &str,

@@ -3,7 +3,8 @@
 //! statement so a failure changes nothing.
 
 use super::{
-    format_time, parse_time, ConnectionRecord, ResourceQuery, Store, StoreError, TokenRecord,
+    format_time, parse_time, resource_json, ConnectionRecord, ResourceQuery, Store, StoreError,
+    StoredResource, TokenRecord,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -12,6 +13,7 @@ use pylon_core::PollHealth;
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -255,32 +257,68 @@ impl Store for SqliteStore {
         if updated.rows_affected() == 0 {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM resources WHERE connection_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        // Diff against what is stored: unchanged bodies (by hash) are not rewritten, so a
+        // steady-state poll costs one read of ids and hashes and one timestamp update.
+        let stored: HashMap<String, Option<String>> =
+            sqlx::query_as("SELECT id, body_hash FROM resources WHERE connection_id = ?")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
+        // Providers stamp every resource of a poll with the same time; one statement moves
+        // them all, and rows written below carry their own.
+        let common_seen_at = resources.first().map(|r| format_time(r.last_seen_at));
+        if let Some(seen_at) = &common_seen_at {
+            sqlx::query("UPDATE resources SET last_seen_at = ? WHERE connection_id = ?")
+                .bind(seen_at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut seen = HashSet::with_capacity(resources.len());
         for resource in resources {
+            let row = StoredResource::from_resource(resource)?;
+            seen.insert(row.id.clone());
+            let seen_at = format_time(row.last_seen_at);
+            let unchanged =
+                stored.get(&row.id).and_then(Option::as_deref) == Some(row.hash.as_str());
+            if unchanged && common_seen_at.as_deref() == Some(seen_at.as_str()) {
+                continue;
+            }
             sqlx::query(
-                "INSERT INTO resources (id, connection_id, platform, type, name, body_json, last_seen_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO resources (id, connection_id, platform, type, name, body_json, body_hash, last_seen_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (id) DO UPDATE SET connection_id = excluded.connection_id,
+                   platform = excluded.platform, type = excluded.type, name = excluded.name,
+                   body_json = excluded.body_json, body_hash = excluded.body_hash,
+                   last_seen_at = excluded.last_seen_at",
             )
-            .bind(&resource.id)
+            .bind(&row.id)
             .bind(id)
-            .bind(&resource.platform)
-            .bind(resource.resource_type.as_str())
-            .bind(&resource.name)
-            .bind(to_json(resource)?)
-            .bind(format_time(resource.last_seen_at))
+            .bind(&row.platform)
+            .bind(row.resource_type)
+            .bind(&row.name)
+            .bind(&row.body)
+            .bind(&row.hash)
+            .bind(&seen_at)
             .execute(&mut *tx)
             .await?;
+        }
+        for gone in stored.keys().filter(|stored_id| !seen.contains(*stored_id)) {
+            sqlx::query("DELETE FROM resources WHERE id = ?")
+                .bind(gone)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(true)
     }
 
     async fn list_resources(&self, query: &ResourceQuery) -> Result<Vec<Value>, StoreError> {
-        let mut sql =
-            sqlx::QueryBuilder::<sqlx::Sqlite>::new("SELECT body_json FROM resources WHERE 1 = 1");
+        let mut sql = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "SELECT body_json, last_seen_at FROM resources WHERE 1 = 1",
+        );
         if let Some(kind) = &query.resource_type {
             sql.push(" AND type = ").push_bind(kind);
         }
@@ -306,23 +344,22 @@ impl Store for SqliteStore {
             .await?
             .iter()
             .map(|row| {
-                let body: String = row.try_get("body_json")?;
-                serde_json::from_str(&body)
-                    .map_err(|e| StoreError::Corrupt(format!("resource: {e}")))
+                resource_json(
+                    &row.try_get::<String, _>("body_json")?,
+                    &row.try_get::<String, _>("last_seen_at")?,
+                )
             })
             .collect()
     }
 
     async fn get_resource(&self, id: &str) -> Result<Option<Value>, StoreError> {
-        let body: Option<String> =
-            sqlx::query_scalar("SELECT body_json FROM resources WHERE id = ?")
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT body_json, last_seen_at FROM resources WHERE id = ?")
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?;
-        body.map(|b| {
-            serde_json::from_str(&b).map_err(|e| StoreError::Corrupt(format!("resource: {e}")))
-        })
-        .transpose()
+        row.map(|(body, seen_at)| resource_json(&body, &seen_at))
+            .transpose()
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError> {

@@ -168,3 +168,81 @@ async fn deleting_a_connection_removes_its_resources() {
     assert_eq!(ids.len(), 2);
     assert!(ids.iter().all(|id| id.starts_with(&b)), "{ids:?}");
 }
+
+/// Records `resources` as the next successful poll of `id`.
+async fn record(app: &TestApp, id: &str, resources: Vec<Resource>) {
+    let projection = Projection {
+        system: SystemIdentity::default(),
+        resources,
+        topology: TopologyCounts::default(),
+        issues: vec![],
+        collected_at: Utc::now(),
+    };
+    let observed = serde_json::to_value(ContributionSummary::from_projection(&projection)).unwrap();
+    let mut health = PollHealth::new(60, true);
+    health.record_success(Utc::now(), false);
+    assert!(app
+        .state
+        .store
+        .record_poll(id, &health, &observed, &projection.resources)
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
+async fn later_polls_apply_changes_removals_and_additions_and_move_last_seen() {
+    let app = TestApp::new().await;
+    let id = seeded(&app, "a", 0, 3).await;
+    let (_, first) = app.get("/api/resources?type=vm").await;
+    let first = first["items"].as_array().unwrap().clone();
+    assert_eq!(first.len(), 3);
+
+    // Next poll: VM 0 renamed, VM 1 unchanged, VM 2 gone, VM 3 new; all seen later.
+    let seen = Utc::now() + chrono::Duration::seconds(30);
+    let at = |mut r: Resource| {
+        r.last_seen_at = seen;
+        r
+    };
+    let mut renamed = resource(&id, ResourceType::Vm, 0);
+    renamed.name = "renamed".into();
+    record(
+        &app,
+        &id,
+        vec![
+            at(renamed),
+            at(resource(&id, ResourceType::Vm, 1)),
+            at(resource(&id, ResourceType::Vm, 3)),
+        ],
+    )
+    .await;
+
+    let (_, second) = app.get("/api/resources?type=vm").await;
+    let items = second["items"].as_array().unwrap();
+    let names: Vec<&str> = items.iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["renamed", "vm-1", "vm-3"]);
+    let expected_seen = seen.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    for item in items {
+        assert_eq!(
+            item["lastSeenAt"].as_str().unwrap()[..19],
+            expected_seen[..19],
+            "every resource of the poll is marked seen: {item}"
+        );
+    }
+    // The unchanged resource reads back exactly as before, but for lastSeenAt.
+    let mut before = first[1].clone();
+    let mut after = items[1].clone();
+    before.as_object_mut().unwrap().remove("lastSeenAt");
+    after.as_object_mut().unwrap().remove("lastSeenAt");
+    assert_eq!(before, after);
+    let (status, _) = app
+        .get(&format!(
+            "/api/resources/{}",
+            first[2]["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a vanished resource is removed"
+    );
+}

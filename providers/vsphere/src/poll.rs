@@ -10,12 +10,14 @@
 //!    and reads everything with one `RetrievePropertiesEx`, following continuation tokens.
 //!    Its answer is parsed by our own streaming reader ([`crate::inventory::xml`]), so one
 //!    unreadable object becomes an issue instead of failing the whole poll.
-//! 2. The second poll creates a property filter over the same views and calls
-//!    `WaitForUpdatesEx` without a version: that answer is again complete, and it replaces
-//!    the snapshot (a full re-read, once per session).
+//! 2. The second poll creates a property collector of its own (so no other filter of the
+//!    session can leak updates into ours), a property filter on it over the same views, and
+//!    calls `WaitForUpdatesEx` without a version: that answer is again complete, and it
+//!    replaces the snapshot (a full re-read, once per session).
 //! 3. From then on each poll sends the filter's version and receives only what changed, so
 //!    a steady-state poll of an unchanged vCenter transfers almost nothing. A rejected
-//!    version or a lost filter falls back to step 1.
+//!    version or a lost filter falls back to step 1, after destroying the abandoned
+//!    collector and views.
 
 use crate::classify::classify;
 use crate::client::{SessionError, SessionOptions, Stage, VcenterSession};
@@ -43,9 +45,12 @@ pub(crate) struct VsphereObservation {
     pub collected_at: DateTime<Utc>,
 }
 
-/// Server-side objects created for incremental reads; they die with the session.
+/// Server-side objects created for incremental reads; they die with the session, and are
+/// destroyed explicitly when the session lives on but they are abandoned.
 struct LiveInventory {
     views: Vec<MoRef>,
+    /// Our own property collector, holding `filter`.
+    collector: Option<MoRef>,
     filter: Option<MoRef>,
     version: Option<String>,
     snapshot: Arc<InventorySnapshot>,
@@ -157,6 +162,7 @@ impl VspherePollSession {
             let snapshot = Arc::new(snapshot);
             self.live = Some(LiveInventory {
                 views,
+                collector: None,
                 filter: None,
                 version: None,
                 snapshot: snapshot.clone(),
@@ -167,11 +173,25 @@ impl VspherePollSession {
             return Err(ReadError::SessionLost);
         };
         if live.filter.is_none() {
+            let own = match &live.collector {
+                Some(own) => own.clone(),
+                None => {
+                    let body = request::create_property_collector(&collector);
+                    let answer = call(session, "CreatePropertyCollector", &body).await?;
+                    let own =
+                        parse_moref_response(answer.as_bytes(), "CreatePropertyCollectorResponse")
+                            .map_err(|e| {
+                                ReadError::Malformed("CreatePropertyCollector", e.to_string())
+                            })?;
+                    live.collector = Some(own.clone());
+                    own
+                }
+            };
             let spec = InventorySpec {
                 views: &live.views,
                 types: INVENTORY_TYPES,
             };
-            let body = request::create_filter(&collector, &spec);
+            let body = request::create_filter(&own, &spec);
             let answer = call(session, "CreateFilter", &body).await?;
             let filter = parse_moref_response(answer.as_bytes(), "CreateFilterResponse")
                 .map_err(|e| ReadError::Malformed("CreateFilter", e.to_string()))?;
@@ -183,8 +203,14 @@ impl VspherePollSession {
             Some(_) => Arc::clone(&live.snapshot),
             None => Arc::new(InventorySnapshot::new()),
         };
+        let Some(own) = live.collector.clone() else {
+            return Err(ReadError::Malformed(
+                "CreatePropertyCollector",
+                "no property collector of our own".into(),
+            ));
+        };
         for _ in 0..MAX_PAGES {
-            let body = request::wait_for_updates_ex(&collector, live.version.as_deref());
+            let body = request::wait_for_updates_ex(&own, live.version.as_deref());
             let answer = match call(session, "WaitForUpdatesEx", &body).await {
                 Ok(answer) => answer,
                 // A version the collector no longer knows, or a filter it lost: re-read
@@ -194,7 +220,9 @@ impl VspherePollSession {
                         || fault_type_is(&error, "ManagedObjectNotFound") =>
                 {
                     tracing::info!(address = %self.target.address(), "vCenter rejected the update version; reading the inventory afresh");
-                    self.live = None;
+                    if let Some(abandoned) = self.live.take() {
+                        release(session, abandoned).await;
+                    }
                     return Box::pin(self.read_inventory()).await;
                 }
                 Err(error) => return Err(error),
@@ -293,6 +321,26 @@ async fn call(
         Ok(answer) => Ok(answer),
         Err(error) if is_not_authenticated(&error) => Err(ReadError::SessionLost),
         Err(error) => Err(ReadError::Session(error)),
+    }
+}
+
+/// Destroys the server-side objects of an abandoned read while the session lives on (a
+/// collector takes its filter with it). Best effort: they die with the session anyway.
+async fn release(session: &VcenterSession, live: LiveInventory) {
+    let mut calls = Vec::with_capacity(live.views.len() + 1);
+    if let Some(collector) = &live.collector {
+        calls.push((
+            "DestroyPropertyCollector",
+            request::destroy_property_collector(collector),
+        ));
+    }
+    for view in &live.views {
+        calls.push(("DestroyView", request::destroy_view(view)));
+    }
+    for (method, body) in calls {
+        if let Err(error) = session.call_raw(Stage::Inventory, method, &body).await {
+            tracing::debug!(%error, method, "releasing an abandoned inventory read failed");
+        }
     }
 }
 

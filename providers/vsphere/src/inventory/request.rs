@@ -110,6 +110,24 @@ pub(crate) fn wait_for_updates_ex(collector: &MoRef, version: Option<&str>) -> S
     close_method(out, "WaitForUpdatesEx")
 }
 
+/// `CreatePropertyCollector` on the service's collector: a collector of our own, so the
+/// updates `WaitForUpdatesEx` reports come from our filter only, never from filters other
+/// code in the same session created on the shared collector.
+pub(crate) fn create_property_collector(collector: &MoRef) -> String {
+    close_method(
+        open_method("CreatePropertyCollector", collector),
+        "CreatePropertyCollector",
+    )
+}
+
+/// `DestroyPropertyCollector`: also destroys the filters created on it.
+pub(crate) fn destroy_property_collector(collector: &MoRef) -> String {
+    close_method(
+        open_method("DestroyPropertyCollector", collector),
+        "DestroyPropertyCollector",
+    )
+}
+
 /// `DestroyPropertyFilter`: filters live as long as the session unless destroyed.
 pub(crate) fn destroy_property_filter(filter: &MoRef) -> String {
     close_method(
