@@ -15,3 +15,7 @@ lint:
 
 fmt:
     cargo fmt --all
+
+# Benchmark: 5,000-VM simulator against a release `pylon` (numbers in docs/performance.md).
+bench:
+    ./scripts/bench.sh

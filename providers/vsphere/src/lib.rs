@@ -14,6 +14,8 @@ mod classify;
 mod client;
 mod config;
 mod descriptor;
+#[doc(hidden)]
+pub mod floor;
 pub(crate) mod inventory;
 mod poll;
 pub(crate) mod project;

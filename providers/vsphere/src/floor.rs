@@ -1,0 +1,107 @@
+//! Benchmark support: what the inventory read Pylon performs costs on the wire alone.
+//!
+//! `just bench` compares Pylon's first collection (through the API, parsing, projection and
+//! the store included) with this floor: the same session set-up and the same
+//! `RetrievePropertiesEx` request (same views, same property paths, built by the same code),
+//! with the answer's bytes received but never parsed. Not part of the provider contract.
+
+use crate::classify::classify;
+use crate::client::{SessionOptions, Stage, VcenterSession};
+use crate::config::VsphereTarget;
+use crate::inventory::paths::INVENTORY_TYPES;
+use crate::inventory::request::{self, InventorySpec};
+use crate::inventory::xml::parse_moref_response;
+use pylon_core::{ConnectionConfig, FailureCategory, ProviderError};
+use std::time::{Duration, Instant};
+
+/// The cost of one raw inventory read.
+#[derive(Debug, Clone, Copy)]
+pub struct RawRead {
+    /// Connect, `RetrieveServiceContent` and `Login`.
+    pub login: Duration,
+    /// `CreateContainerView` per type, then `RetrievePropertiesEx` and any
+    /// `ContinueRetrievePropertiesEx` pages, every byte received.
+    pub read: Duration,
+    /// Bytes of all inventory answers.
+    pub bytes: usize,
+    pub pages: usize,
+}
+
+/// Logs in with `config`, reads the inventory as a poll's first read does without parsing
+/// the answers, and logs out.
+pub async fn raw_inventory_read(config: &ConnectionConfig) -> Result<RawRead, ProviderError> {
+    let target = VsphereTarget::from_config(config)?;
+    let options = SessionOptions {
+        connect_timeout: Duration::from_secs(30),
+        request_timeout: Duration::from_secs(300),
+    };
+    let started = Instant::now();
+    let session = VcenterSession::open(&target, &options)
+        .await
+        .map_err(|error| classify(&error, &target))?;
+    let login = started.elapsed();
+    let outcome = read(&session, &target).await;
+    session.close().await;
+    let (read, bytes, pages) = outcome?;
+    Ok(RawRead {
+        login,
+        read,
+        bytes,
+        pages,
+    })
+}
+
+async fn read(
+    session: &VcenterSession,
+    target: &VsphereTarget,
+) -> Result<(Duration, usize, usize), ProviderError> {
+    let protocol = |what: String| ProviderError::new(FailureCategory::Protocol, what);
+    let started = Instant::now();
+    let view_manager = session
+        .view_manager()
+        .ok_or_else(|| protocol("no ViewManager".into()))?;
+    let root = session.root_folder();
+    let mut views = Vec::with_capacity(INVENTORY_TYPES.len());
+    for paths in INVENTORY_TYPES {
+        let body = request::create_container_view(&view_manager, &root, paths.kind);
+        let answer = session
+            .call_raw(Stage::Inventory, "CreateContainerView", &body)
+            .await
+            .map_err(|error| classify(&error, target))?;
+        views.push(
+            parse_moref_response(answer.as_bytes(), "CreateContainerViewResponse")
+                .map_err(|e| protocol(e.to_string()))?,
+        );
+    }
+    let collector = session.property_collector();
+    let spec = InventorySpec {
+        views: &views,
+        types: INVENTORY_TYPES,
+    };
+    let mut body = request::retrieve_properties_ex(&collector, &spec, None);
+    let mut method = "RetrievePropertiesEx";
+    let (mut bytes, mut pages) = (0, 0);
+    loop {
+        let answer = session
+            .call_raw(Stage::Inventory, method, &body)
+            .await
+            .map_err(|error| classify(&error, target))?;
+        bytes += answer.len();
+        pages += 1;
+        // The only `token` element of the answer is the result's own (properties arrive
+        // as name/val pairs), so finding it needs no parse.
+        match continuation_token(&answer) {
+            Some(token) => {
+                method = "ContinueRetrievePropertiesEx";
+                body = request::continue_retrieve_properties_ex(&collector, token);
+            }
+            None => return Ok((started.elapsed(), bytes, pages)),
+        }
+    }
+}
+
+fn continuation_token(answer: &str) -> Option<&str> {
+    let start = answer.rfind("<token>")? + "<token>".len();
+    let end = answer[start..].find("</token>")? + start;
+    Some(&answer[start..end])
+}
