@@ -48,8 +48,9 @@ pub enum IngestionMode {
     Poll,
 }
 
-/// How far along a provider is, from the Pulse platform support model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// How far along a provider is, from the Pulse platform support model. Ordered: each stage
+/// includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReadinessStage {
     /// Connection admission only: validate, test, save.

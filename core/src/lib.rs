@@ -10,11 +10,15 @@
 pub mod descriptor;
 pub mod draft;
 pub mod failure;
+pub mod fixture;
 pub mod health;
 pub mod model;
 pub mod provider;
 pub mod registry;
 pub mod secret;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
 
 pub use descriptor::{
     Capabilities, FieldKind, FieldSpec, IngestionMode, PlatformDescriptor, ReadinessStage,

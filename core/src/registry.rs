@@ -1,27 +1,51 @@
 //! The provider registry, filled at link time through `inventory`.
 //!
-//! A provider crate registers itself with one line:
+//! A provider crate registers itself with one line, which also enrols it in the conformance
+//! kit by naming its fixture:
 //!
 //! ```text
-//! pylon_core::inventory::submit! { pylon_core::ProviderRegistration::new(|| Box::new(MyProvider)) }
+//! pylon_core::inventory::submit! {
+//!     pylon_core::ProviderRegistration::new(|| Box::new(MyProvider)).with_conformance(my_fixture)
+//! }
 //! ```
 //!
 //! `inventory` yields registrations in an undefined order, so [`Registry::from_inventory`]
 //! sorts them by platform id and rejects duplicate platform ids or slugs at start-up rather
 //! than letting one silently shadow another.
 
+use crate::fixture::FixtureFactory;
 use crate::provider::Provider;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// One provider's registration: a constructor, so the value can be `const`.
+/// One provider's registration: a constructor and the provider's conformance fixture, both
+/// function pointers so the value can be `const`.
 pub struct ProviderRegistration {
     pub build: fn() -> Box<dyn Provider>,
+    /// The fixture the conformance kit runs this provider against. A test walks every
+    /// registration and fails for one without a fixture, so enrolment is not optional.
+    pub conformance: Option<FixtureFactory>,
 }
 
 impl ProviderRegistration {
     pub const fn new(build: fn() -> Box<dyn Provider>) -> Self {
-        Self { build }
+        Self {
+            build,
+            conformance: None,
+        }
+    }
+
+    /// Names the provider's conformance fixture.
+    pub const fn with_conformance(self, fixture: FixtureFactory) -> Self {
+        Self {
+            build: self.build,
+            conformance: Some(fixture),
+        }
+    }
+
+    /// Every registration linked into the binary, in an undefined order.
+    pub fn linked() -> impl Iterator<Item = &'static ProviderRegistration> {
+        inventory::iter::<ProviderRegistration>.into_iter()
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod auth;
 mod binary;
+mod conformance;
 mod connections;
 mod persistence;
 mod polling;

@@ -13,6 +13,7 @@
 mod classify;
 mod client;
 mod config;
+mod conformance;
 mod descriptor;
 #[doc(hidden)]
 pub mod floor;
@@ -33,4 +34,5 @@ pub use provider::VsphereProvider;
 
 pylon_core::inventory::submit! {
     pylon_core::ProviderRegistration::new(|| Box::new(VsphereProvider::default()))
+        .with_conformance(conformance::fixture)
 }
