@@ -121,10 +121,11 @@ export function providerView(descriptor) {
     const topology = observed.topology ?? {};
     const count = (key, label) => [label, h('span', { dataset: { count: key } }, String(observed[key] ?? 0))];
     return h('section', { class: 'observed', 'aria-label': `Observed by ${item.name}` },
-      system ? h('p', { class: 'system' },
-        h('strong', null, system.name), ' ',
-        h('span', null, [system.product, system.version].filter(Boolean).join(' ')),
-        system.build ? h('span', { class: 'muted' }, ` (build ${system.build})`) : null) : null,
+      system ? h('p', { class: 'system', title: system.product || null },
+        h('strong', null, system.name),
+        system.version ? ` ${system.version}` : null,
+        system.build ? h('span', { class: 'muted' }, ` (build ${system.build})`) : null,
+        system.instanceUuid ? h('span', { class: 'muted uuid' }, ` · ${system.instanceUuid}`) : null) : null,
       h('dl', { class: 'counts' }, [count('agents', 'Hosts'), count('vms', 'VMs'), count('storage', 'Storage')]
         .map(([term, value]) => h('div', null, h('dt', null, term), h('dd', null, value)))),
       definitionList([
@@ -206,14 +207,14 @@ export function providerView(descriptor) {
     const titleId = uid('form-title');
     const fields = [...COMMON_FIELDS, ...(descriptor.fields ?? [])];
     const form = schemaForm(fields, item);
-    const alert = h('div', { class: 'notice error', role: 'alert', hidden: true });
+    const alert = h('div', { class: 'notice error', role: 'alert', tabindex: -1, hidden: true });
     const result = h('div', { class: 'form-result', role: 'status', 'aria-live': 'polite' });
     const testButton = h('button', { class: 'button', type: 'button', onclick: runTest }, 'Test connection');
     const saveButton = h('button', { class: 'button primary', type: 'submit' }, editing ? 'Save changes' : 'Save');
     const cancelButton = h('button', { class: 'button ghost', type: 'button', onclick: () => dialog.close() }, 'Cancel');
     const formEl = h('form', { method: 'post', novalidate: true, onsubmit: save },
       h('h2', { id: titleId }, editing ? `Edit “${item.name}”` : `Add ${descriptor.displayName} connection`),
-      editing ? h('p', { class: 'muted' }, 'Stored secrets are never shown. Leave a secret empty to keep it.') : null,
+      editing ? h('p', { class: 'muted' }, 'Stored secrets are never shown; leave a secret empty to keep it.') : null,
       alert,
       form.element,
       result,
@@ -243,7 +244,7 @@ export function providerView(descriptor) {
       }
       replace(alert, h('p', null, error.message), unplaced.length ? h('ul', null, unplaced.map((u) => h('li', null, u))) : null);
       alert.hidden = false;
-      alert.focus?.();
+      alert.focus();
     }
 
     async function runTest() {

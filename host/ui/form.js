@@ -141,7 +141,8 @@ function fieldControl(spec, item, editing) {
   if (spec.required && kind.type !== 'boolean' && !hasStoredSecret) input.required = true;
   if (hasStoredSecret) input.placeholder = 'Stored; leave empty to keep it';
 
-  const help = [richText(spec.help)];
+  // Said in words, before the help, rather than with a symbol in the label.
+  const help = [input.required ? h('strong', { class: 'required' }, 'Required. ') : null, richText(spec.help)];
   if (kind.type === 'integer' && kind.min !== undefined && kind.max !== undefined) {
     help.push(` (${kind.min} to ${kind.max}${spec.default !== undefined ? `; default ${spec.default}` : ''})`);
   }
@@ -156,8 +157,7 @@ function fieldControl(spec, item, editing) {
     clearSecret = h('input', { type: 'checkbox', id: `${id}-clear` });
   }
 
-  const label = h('label', { for: id }, spec.label ?? spec.name,
-    spec.required && kind.type !== 'boolean' ? h('span', { class: 'required' }, ' (required)') : null);
+  const label = h('label', { for: id }, spec.label ?? spec.name);
   const wrapper = kind.type === 'boolean'
     ? h('div', { class: 'field check', dataset: { field: spec.name } }, h('div', { class: 'check-row' }, input, label), helpEl, errorEl)
     : h('div', { class: 'field', dataset: { field: spec.name } }, label, input, helpEl,
@@ -169,7 +169,7 @@ function fieldControl(spec, item, editing) {
 
   function showError(message) {
     if (message) {
-      errorEl.textContent = message;
+      errorEl.replaceChildren(...richText(message));
       errorEl.hidden = false;
       input.setAttribute('aria-invalid', 'true');
       wrapper.classList.add('invalid');

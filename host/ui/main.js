@@ -150,10 +150,13 @@ function route() {
     current = providerView(descriptor);
     document.title = `${descriptor.displayName} · Pylon`;
   } else {
-    current = resourcesView(platforms, target.params, (params) => {
+    const view = resourcesView(platforms, target.params, (params) => {
+      // A late write (a debounced search) from a view already left must not move the address.
+      if (current !== view) return;
       const query = params.toString();
       window.history.replaceState(null, '', `#/resources${query ? `?${query}` : ''}`);
     });
+    current = view;
     document.title = 'Resources · Pylon';
   }
   replace(main, platformNotice ? h('p', { class: 'notice info' }, platformNotice) : null, current.element);

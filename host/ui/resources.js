@@ -21,6 +21,7 @@ export function resourcesView(platforms, params, onParams) {
     limit: PAGE_SIZES.includes(Number(params.get('limit'))) ? Number(params.get('limit')) : 25,
     open: params.get('open') ?? '',
   };
+  let searchTimer = 0;
   /** Cursors of the pages before the current one; the current page's own cursor last. */
   let cursors = [null];
   let nextCursor = null;
@@ -44,7 +45,6 @@ export function resourcesView(platforms, params, onParams) {
     labelled('Per page', sizeSelect),
     h('button', { class: 'button', type: 'submit' }, 'Search'));
   for (const select of [typeSelect, connectionSelect, sizeSelect]) select.addEventListener('change', apply);
-  let searchTimer = 0;
   search.addEventListener('input', () => {
     window.clearTimeout(searchTimer);
     searchTimer = window.setTimeout(apply, 400);
@@ -82,6 +82,7 @@ export function resourcesView(platforms, params, onParams) {
   });
 
   function apply() {
+    window.clearTimeout(searchTimer);
     state.type = typeSelect.value;
     state.connection = connectionSelect.value;
     state.q = search.value.trim();

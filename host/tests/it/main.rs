@@ -14,3 +14,4 @@ mod support;
 mod testing;
 mod tokens;
 mod ui;
+mod ui_browser;
