@@ -95,6 +95,7 @@ async fn run() -> BenchResult<()> {
         .build()
         .map_err(|e| e.to_string())?;
     let base = &pylon.base;
+    let cpu_before_create = cpu_ns(pylon.child.id());
     let started = Instant::now();
     let created: Value = http
         .post(format!("{base}/api/vmware/connections"))
@@ -196,6 +197,17 @@ async fn run() -> BenchResult<()> {
     steady.sort_unstable();
     let steady_median = steady[steady.len() / 2].max(1);
     let full = second.took_ms + second.store_ms;
+    // CPU per poll: the difference between consecutive poll lines.
+    let cpu_ms = |from: u64, to: u64| to.saturating_sub(from) as f64 / 1e6;
+    let first_cpu = cpu_ms(cpu_before_create, first_poll.cpu_ns);
+    let second_cpu = cpu_ms(first_poll.cpu_ns, second.cpu_ns);
+    let mut steady_cpu: Vec<f64> = polls
+        .windows(2)
+        .skip(1)
+        .map(|pair| cpu_ms(pair[0].cpu_ns, pair[1].cpu_ns))
+        .collect();
+    steady_cpu.sort_by(f64::total_cmp);
+    let steady_cpu_median = steady_cpu[steady_cpu.len() / 2].max(0.001);
     println!("| measurement | value |");
     println!("|---|---|");
     println!(
@@ -233,8 +245,19 @@ async fn run() -> BenchResult<()> {
         steady
     );
     println!(
-        "| full / incremental poll cost | {:.1}x |",
+        "| full / incremental poll, wall time (the simulator holds every versioned WaitForUpdatesEx for its 250 ms update ticker) | {:.1}x |",
         full as f64 / steady_median as f64
+    );
+    println!(
+        "| pylon CPU per poll: first (incl. create) / second (complete) / incremental median {:?} | {:.1} / {:.1} / {:.1} ms |",
+        steady_cpu.iter().map(|c| (c * 10.0).round() / 10.0).collect::<Vec<_>>(),
+        first_cpu,
+        second_cpu,
+        steady_cpu_median
+    );
+    println!(
+        "| full / incremental poll, pylon CPU | {:.1}x |",
+        second_cpu / steady_cpu_median
     );
     println!("| pylon peak RSS (VmHWM) | {:.1} MB |", rss as f64 / 1024.0);
     println!(
@@ -251,6 +274,22 @@ async fn run() -> BenchResult<()> {
 struct PollLog {
     took_ms: u64,
     store_ms: u64,
+    /// pylon's total CPU time when the line was read (see [`cpu_ns`]).
+    cpu_ns: u64,
+}
+
+/// CPU time of every thread of `pid` so far, in nanoseconds (`/proc/<pid>/task/*/schedstat`;
+/// finer than the clock ticks of `/proc/<pid>/stat`). pylon idles between polls, so the
+/// difference between two poll lines is what the later poll cost in CPU.
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 /// A release `pylon` serving on a free loopback port with a throwaway data directory.
@@ -305,6 +344,7 @@ impl Pylon {
         {
             let polls = polls.clone();
             let tail = tail.clone();
+            let pid = child.id();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
                     if let Ok(mut tail) = tail.lock() {
@@ -313,7 +353,7 @@ impl Pylon {
                         }
                         tail.push(line.clone());
                     }
-                    if let Some(poll) = poll_log(&line) {
+                    if let Some(poll) = poll_log(&line, pid) {
                         if let Ok(mut polls) = polls.lock() {
                             polls.push(poll);
                         }
@@ -363,7 +403,7 @@ impl Drop for Pylon {
 }
 
 /// `took_ms`/`store_ms` of a "poll succeeded" line of pylon's JSON log.
-fn poll_log(line: &str) -> Option<PollLog> {
+fn poll_log(line: &str, pid: u32) -> Option<PollLog> {
     let event: Value = serde_json::from_str(line).ok()?;
     let fields = event.get("fields").unwrap_or(&event);
     if fields.get("message")?.as_str()? != "poll succeeded" {
@@ -378,5 +418,6 @@ fn poll_log(line: &str) -> Option<PollLog> {
     Some(PollLog {
         took_ms: number("took_ms")?,
         store_ms: number("store_ms")?,
+        cpu_ns: cpu_ns(pid),
     })
 }

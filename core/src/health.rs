@@ -42,7 +42,7 @@ pub struct LastError {
 
 /// The persisted health of one connection (the `poll` block of a connection item).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", from = "PollHealthRepr")]
 pub struct PollHealth {
     pub interval_seconds: u32,
     pub status: HealthStatus,
@@ -54,6 +54,40 @@ pub struct PollHealth {
     /// Whether the last successful attempt was partial; drives `degraded`.
     #[serde(default, skip_serializing)]
     pub last_success_partial: bool,
+}
+
+/// What is read back: the serialised form leaves out `last_success_partial` (the `poll`
+/// block shows only the GUIDE's fields), so it is recovered from the status written with
+/// it. Without this, a `degraded` connection read back from a store would re-derive as
+/// `healthy`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PollHealthRepr {
+    interval_seconds: u32,
+    status: HealthStatus,
+    last_attempt_at: Option<DateTime<Utc>>,
+    last_success_at: Option<DateTime<Utc>>,
+    last_failure_at: Option<DateTime<Utc>>,
+    consecutive_failures: u32,
+    last_error: Option<LastError>,
+    #[serde(default)]
+    last_success_partial: bool,
+}
+
+impl From<PollHealthRepr> for PollHealth {
+    fn from(repr: PollHealthRepr) -> Self {
+        PollHealth {
+            interval_seconds: repr.interval_seconds,
+            last_success_partial: repr.last_success_partial
+                || repr.status == HealthStatus::Degraded,
+            status: repr.status,
+            last_attempt_at: repr.last_attempt_at,
+            last_success_at: repr.last_success_at,
+            last_failure_at: repr.last_failure_at,
+            consecutive_failures: repr.consecutive_failures,
+            last_error: repr.last_error,
+        }
+    }
 }
 
 impl PollHealth {
@@ -132,6 +166,18 @@ mod tests {
 
     fn at(second: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, second).unwrap()
+    }
+
+    #[test]
+    fn degraded_survives_a_round_trip_through_storage() {
+        let mut health = PollHealth::new(60, true);
+        health.record_success(at(1), true);
+        let stored = serde_json::to_string(&health).unwrap();
+        assert!(!stored.contains("Partial"), "{stored}");
+        let mut back: PollHealth = serde_json::from_str(&stored).unwrap();
+        assert_eq!(back, health);
+        back.set_enabled(true);
+        assert_eq!(back.status, HealthStatus::Degraded);
     }
 
     #[test]

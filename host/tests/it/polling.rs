@@ -193,3 +193,52 @@ async fn resources_survive_a_restart() {
     let after = resources(&app, "").await;
     assert_eq!(after, before);
 }
+
+/// One object the account may not fully read (a recorded vCenter answer with a
+/// `NoPermission` fault in a `missingSet`, served for `RetrievePropertiesEx` by the proxy):
+/// the poll still projects everything, is `degraded`, and its issue names the object.
+#[tokio::test]
+async fn an_unreadable_property_degrades_the_poll_and_names_the_object() {
+    use pylon_vcsim::{FaultProxy, FaultResponse, FaultRule};
+    let sim = Simulator::start(SimulatorOptions::default()).await;
+    let recorded = include_str!(
+        "../../../providers/vsphere/tests/fixtures/retrieve_missingset_nopermission.xml"
+    );
+    let proxy = FaultProxy::start(
+        &sim,
+        FaultRule {
+            method: "RetrievePropertiesEx".into(),
+            response: FaultResponse::Garbage(recorded.into()),
+        },
+    )
+    .await;
+    let app = TestApp::new().await;
+    let mut draft = sim_draft(&sim, "partial", "pw");
+    draft["port"] = json!(proxy.port());
+    draft["useHttps"] = json!(false);
+    draft["caCertificate"] = Value::Null;
+    let id = app.create(draft).await["id"].as_str().unwrap().to_owned();
+
+    let item = wait_for(&app, &id, "a first poll", |i| {
+        i["observed"]["collectedAt"].is_string()
+    })
+    .await;
+    assert_eq!(item["poll"]["status"], "degraded", "{item}");
+    assert!(item["poll"]["lastError"].is_null(), "{item}");
+    let issues = item["observed"]["issues"].as_array().unwrap();
+    assert_eq!(issues.len(), 1, "{item}");
+    assert_eq!(issues[0]["category"], "permission");
+    let message = issues[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("DC0_H0_VM0") && message.contains("System.Read"),
+        "{message}"
+    );
+    // The other objects of the answer are all there, and the summary agrees.
+    let all = resources(&app, &format!("connection={id}")).await;
+    assert_eq!(
+        item["observed"]["vms"].as_u64().unwrap(),
+        all.iter().filter(|r| r["type"] == "vm").count() as u64
+    );
+    assert!(all.iter().any(|r| r["name"] == "DC0_H0_VM0"));
+    assert!(all.len() > 10, "{}", all.len());
+}
