@@ -100,7 +100,7 @@ export function providerView(descriptor) {
           poll.lastError ? h('div', { class: 'last-error' },
             h('span', { class: 'label' }, 'Last error'), ' ',
             categoryBadge(poll.lastError.category), ' ',
-            h('span', { class: 'message' }, poll.lastError.message), ' ',
+            h('span', { class: 'message' }, richText(poll.lastError.message)), ' ',
             h('span', { class: 'muted' }, '(', time(poll.lastError.at), ')')) : null),
         observedSummary(item)),
       testOutcome(testResults.get(item.id)),
@@ -135,7 +135,7 @@ export function providerView(descriptor) {
       Array.isArray(observed.issues) && observed.issues.length > 0
         ? h('div', { class: 'issues' }, h('p', { class: 'label' }, 'Partial poll'),
           h('ul', null, observed.issues.map((issue) => h('li', null,
-            categoryBadge(issue.category), ' ', `${issue.stage}: ${issue.message}`,
+            categoryBadge(issue.category), ' ', `${issue.stage}: `, richText(issue.message),
             issue.occurrences > 1 ? ` (×${issue.occurrences})` : ''))))
         : null);
   }
@@ -316,10 +316,10 @@ function testOutcome(outcome) {
   const latency = typeof outcome.latencyMs === 'number' ? ` (${outcome.latencyMs} ms)` : '';
   if (outcome.success) {
     return h('div', { class: 'test-result ok', role: 'status', dataset: { outcome: 'success' } },
-      h('p', null, h('strong', null, 'Test succeeded'), latency, ': ', outcome.message));
+      h('p', null, h('strong', null, 'Test succeeded'), latency, ': ', richText(outcome.message)));
   }
   return h('div', { class: 'test-result failed', role: 'status', dataset: { outcome: 'failure', category: outcome.category ?? '' } },
-    h('p', null, h('strong', null, 'Test failed'), latency, ' ', categoryBadge(outcome.category), ' ', outcome.message));
+    h('p', null, h('strong', null, 'Test failed'), latency, ' ', categoryBadge(outcome.category), ' ', richText(outcome.message)));
 }
 
 function topologyText(topology) {
