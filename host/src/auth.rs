@@ -70,7 +70,7 @@ pub fn required_scope(method: &Method, route: &str) -> Option<Access> {
     use Access::{Public, Scoped};
     use Scope::*;
     let access = match (method.as_str(), route) {
-        ("GET", "/healthz" | "/readyz") => Public,
+        ("GET", "/healthz" | "/readyz" | "/metrics") => Public,
         // The admin UI's static files hold no data; the page asks for a token to call the API.
         ("GET" | "HEAD", "/" | "/ui/{file}") => Public,
         ("GET", "/api/platforms") => Scoped(SettingsRead),

@@ -12,6 +12,7 @@ pub mod api;
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
+pub mod metrics;
 pub mod scheduler;
 pub mod secrets;
 pub mod server;

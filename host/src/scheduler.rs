@@ -8,6 +8,7 @@
 //! interrupts any poll in flight. Shutdown lets polls in flight finish (each is bounded by
 //! the poll timeout) and closes every session.
 
+use crate::metrics::PollMetrics;
 use crate::secrets::SecretBox;
 use crate::store::{ConnectionRecord, Store};
 use chrono::Utc;
@@ -50,6 +51,7 @@ pub struct PollScheduler {
     /// Stops tasks between polls (graceful shutdown).
     stop: CancellationToken,
     tasks: Mutex<HashMap<String, ConnectionTask>>,
+    metrics: Arc<PollMetrics>,
 }
 
 impl PollScheduler {
@@ -67,7 +69,13 @@ impl PollScheduler {
             settings,
             stop: CancellationToken::new(),
             tasks: Mutex::new(HashMap::new()),
+            metrics: Arc::new(PollMetrics::default()),
         }
+    }
+
+    /// Counters of finished polls, for `GET /metrics`.
+    pub fn metrics(&self) -> &PollMetrics {
+        &self.metrics
     }
 
     /// Schedules every enabled connection of every registered provider.
@@ -125,6 +133,7 @@ impl PollScheduler {
 
     async fn apply(&self, platform: &str, id: &str, record: Option<ConnectionRecord>) {
         let mut tasks = self.tasks.lock().await;
+        let record_deleted = record.is_none();
         let wanted = record.filter(|r| r.enabled && !self.stop.is_cancelled());
         if let (Some(task), Some(record)) = (tasks.get(id), &wanted) {
             if task.revision == record.revision {
@@ -137,6 +146,9 @@ impl PollScheduler {
             drop(task.handle);
         }
         let Some(record) = wanted else {
+            if record_deleted {
+                self.metrics.forget(id);
+            }
             return;
         };
         let Some(provider) = self.registry.by_platform(platform).cloned() else {
@@ -157,6 +169,7 @@ impl PollScheduler {
             provider,
             config,
             store: self.store.clone(),
+            metrics: self.metrics.clone(),
             permits: self.permits.clone(),
             poll_timeout: self.settings.poll_timeout,
             abort: abort.clone(),
@@ -183,6 +196,7 @@ struct PollWorker {
     provider: Arc<dyn Provider>,
     config: ConnectionConfig,
     store: Arc<dyn Store>,
+    metrics: Arc<PollMetrics>,
     permits: Arc<Semaphore>,
     poll_timeout: Duration,
     abort: CancellationToken,
@@ -269,6 +283,12 @@ impl PollWorker {
                 return;
             }
         };
+        self.metrics.record(
+            &self.platform,
+            &self.id,
+            took,
+            outcome.as_ref().err().map(|error| error.category),
+        );
         let mut health = record.current_health();
         let now = Utc::now();
         let took_ms = took.as_millis();

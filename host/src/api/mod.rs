@@ -4,6 +4,7 @@
 pub mod connections;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 pub mod platforms;
 pub mod resources;
 pub mod tokens;
@@ -24,6 +25,7 @@ pub fn app(state: AppState) -> Router {
         .merge(tokens::router())
         .merge(connections::router())
         .merge(resources::router())
+        .merge(metrics::router())
         .merge(crate::ui::router())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)

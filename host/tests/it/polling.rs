@@ -242,3 +242,104 @@ async fn an_unreadable_property_degrades_the_poll_and_names_the_object() {
     assert!(all.iter().any(|r| r["name"] == "DC0_H0_VM0"));
     assert!(all.len() > 10, "{}", all.len());
 }
+
+/// `GET /metrics` without a token, as Prometheus scrapes it.
+async fn scrape(app: &TestApp) -> String {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let response = app
+        .router
+        .clone()
+        .oneshot(
+            axum::http::Request::get("/metrics")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn metrics_expose_poll_health_failures_and_resources_without_secrets() {
+    let sim = Simulator::start(SimulatorOptions::default()).await;
+    let app = TestApp::new().await;
+    let good = app.create(sim_draft(&sim, "good", "pw-good-1")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut unreachable = sim_draft(&sim, "unreachable", "pw-bad-2");
+    unreachable["port"] = json!(crate::support::closed_port_sync());
+    let bad = app.create(unreachable).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for(&app, &good, "a first poll", |i| {
+        i["observed"]["collectedAt"].is_string()
+    })
+    .await;
+    wait_for(&app, &bad, "a failed poll", |i| {
+        i["poll"]["status"] == "failing"
+    })
+    .await;
+
+    let text = scrape(&app).await;
+    let inventory = sim.inventory();
+    let labels = |id: &str| format!("platform=\"vmware-vsphere\",connection=\"{id}\"");
+    for line in [
+        format!(
+            "pylon_resources{{{},type=\"vm\"}} {}",
+            labels(&good),
+            inventory.vms
+        ),
+        format!(
+            "pylon_resources{{{},type=\"agent\"}} {}",
+            labels(&good),
+            inventory.hosts
+        ),
+        format!(
+            "pylon_resources{{{},type=\"storage\"}} {}",
+            labels(&good),
+            inventory.datastores
+        ),
+        format!(
+            "pylon_connection_status{{{},status=\"healthy\"}} 1",
+            labels(&good)
+        ),
+        format!(
+            "pylon_connection_status{{{},status=\"failing\"}} 1",
+            labels(&bad)
+        ),
+        format!("pylon_poll_consecutive_failures{{{}}} 0", labels(&good)),
+        format!(
+            "pylon_poll_failures_total{{{},category=\"network\"}} 1",
+            labels(&bad)
+        ),
+        format!("pylon_poll_duration_seconds_count{{{}}} 1", labels(&good)),
+    ] {
+        assert!(
+            text.contains(&format!("{line}\n")),
+            "missing {line:?} in:\n{text}"
+        );
+    }
+    assert!(text.contains(&format!(
+        "pylon_poll_last_success_timestamp_seconds{{{}}} ",
+        labels(&good)
+    )));
+    assert!(!text.contains("pw-good-1") && !text.contains("pw-bad-2"));
+    assert!(
+        !text.contains("\"good\"") && !text.contains("unreachable\""),
+        "names are not labels"
+    );
+
+    // A deleted connection's series go away.
+    app.delete(&format!("/api/vmware/connections/{bad}")).await;
+    let text = scrape(&app).await;
+    assert!(!text.contains(&bad), "{text}");
+}
