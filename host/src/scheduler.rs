@@ -12,7 +12,7 @@ use crate::metrics::PollMetrics;
 use crate::secrets::SecretBox;
 use crate::store::{ConnectionRecord, Store};
 use chrono::Utc;
-use pylon_core::model::ContributionSummary;
+use pylon_core::model::{ContributionSummary, Resource};
 use pylon_core::provider::ProviderSession;
 use pylon_core::{ConnectionConfig, FailureCategory, Provider, ProviderError, Registry};
 use rand::Rng;
@@ -175,6 +175,7 @@ impl PollScheduler {
             abort: abort.clone(),
             stop: self.stop.clone(),
             wake: wake.clone(),
+            last_recorded: None,
         };
         let handle = tokio::spawn(worker.run());
         tasks.insert(
@@ -202,10 +203,13 @@ struct PollWorker {
     abort: CancellationToken,
     stop: CancellationToken,
     wake: Arc<Notify>,
+    /// The resources of the last recorded successful poll, to skip the store diff when a
+    /// poll changed nothing.
+    last_recorded: Option<Vec<Resource>>,
 }
 
 impl PollWorker {
-    async fn run(self) {
+    async fn run(mut self) {
         let interval = Duration::from_secs(u64::from(self.config.poll_interval_seconds));
         let mut session: Option<Box<dyn ProviderSession>> = None;
         let mut next = Instant::now();
@@ -270,7 +274,7 @@ impl PollWorker {
     }
 
     async fn record(
-        &self,
+        &mut self,
         outcome: Result<pylon_core::model::Projection, ProviderError>,
         took: Duration,
     ) {
@@ -304,11 +308,28 @@ impl PollWorker {
                     }
                 };
                 let storing = std::time::Instant::now();
-                let stored = self
-                    .store
-                    .record_poll(&self.id, &health, &observed, &projection.resources)
-                    .await
-                    .map(|_| ());
+                let unchanged = self
+                    .last_recorded
+                    .as_deref()
+                    .is_some_and(|last| same_resources(last, &projection.resources));
+                let seen_at = projection.resources.first().map(|r| r.last_seen_at);
+                let stored = match (unchanged, seen_at) {
+                    (true, Some(seen_at)) => {
+                        self.store
+                            .record_unchanged_poll(&self.id, &health, &observed, seen_at)
+                            .await
+                    }
+                    _ => {
+                        self.store
+                            .record_poll(&self.id, &health, &observed, &projection.resources)
+                            .await
+                    }
+                }
+                .map(|_| ());
+                self.last_recorded = match &stored {
+                    Ok(()) => Some(projection.resources),
+                    Err(_) => None,
+                };
                 // `took_ms` is the provider's part (session, read, projection); `store_ms`
                 // the write. Together they are what one poll costs.
                 tracing::info!(
@@ -351,4 +372,37 @@ impl PollWorker {
 fn jitter(interval: Duration) -> Duration {
     let max_ms = (interval.as_millis() / 10).min(5_000) as u64;
     Duration::from_millis(rand::rng().random_range(0..=max_ms))
+}
+
+/// Whether two projected resource sets are equal but for `lastSeenAt`. The destructuring is
+/// exhaustive on purpose: a new field of `Resource` must be decided on here.
+fn same_resources(last: &[Resource], next: &[Resource]) -> bool {
+    last.len() == next.len()
+        && last.iter().zip(next).all(|(a, b)| {
+            let Resource {
+                id,
+                resource_type,
+                platform,
+                connection_id,
+                name,
+                status,
+                identity,
+                relations,
+                topology,
+                metrics,
+                details,
+                last_seen_at: _,
+            } = a;
+            *id == b.id
+                && *resource_type == b.resource_type
+                && *platform == b.platform
+                && *connection_id == b.connection_id
+                && *name == b.name
+                && *status == b.status
+                && *identity == b.identity
+                && *relations == b.relations
+                && *topology == b.topology
+                && *metrics == b.metrics
+                && *details == b.details
+        })
 }

@@ -209,6 +209,16 @@ pub trait Store: Send + Sync + 'static {
         observed: &Value,
         resources: &[Resource],
     ) -> Result<bool, StoreError>;
+    /// Records a successful poll whose resources equal the last recorded set but for their
+    /// `lastSeenAt`: health, summary and when they were seen, without touching a resource
+    /// row. Returns `false` when the connection no longer exists.
+    async fn record_unchanged_poll(
+        &self,
+        id: &str,
+        health: &PollHealth,
+        observed: &Value,
+        seen_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
     async fn list_resources(&self, query: &ResourceQuery) -> Result<Vec<Value>, StoreError>;
     async fn get_resource(&self, id: &str) -> Result<Option<Value>, StoreError>;
 

@@ -266,11 +266,11 @@ impl Store for SqliteStore {
                 .await?
                 .into_iter()
                 .collect();
-        // Providers stamp every resource of a poll with the same time; one statement moves
-        // them all, and rows written below carry their own.
+        // Providers stamp every resource of a poll with the same time; it is recorded once
+        // on the connection, and rows written below carry their own.
         let common_seen_at = resources.first().map(|r| format_time(r.last_seen_at));
         if let Some(seen_at) = &common_seen_at {
-            sqlx::query("UPDATE resources SET last_seen_at = ? WHERE connection_id = ?")
+            sqlx::query("UPDATE connections SET resources_seen_at = ? WHERE id = ?")
                 .bind(seen_at)
                 .bind(id)
                 .execute(&mut *tx)
@@ -283,7 +283,7 @@ impl Store for SqliteStore {
             let seen_at = format_time(row.last_seen_at);
             let unchanged =
                 stored.get(&row.id).and_then(Option::as_deref) == Some(row.hash.as_str());
-            if unchanged && common_seen_at.as_deref() == Some(seen_at.as_str()) {
+            if unchanged && common_seen_at.as_deref() >= Some(seen_at.as_str()) {
                 continue;
             }
             sqlx::query(
@@ -315,29 +315,51 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
+    async fn record_unchanged_poll(
+        &self,
+        id: &str,
+        health: &PollHealth,
+        observed: &Value,
+        seen_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE connections SET health_json = ?, observed_json = ?, resources_seen_at = ?
+             WHERE id = ?",
+        )
+        .bind(to_json(health)?)
+        .bind(to_json(observed)?)
+        .bind(format_time(seen_at))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+
     async fn list_resources(&self, query: &ResourceQuery) -> Result<Vec<Value>, StoreError> {
         let mut sql = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "SELECT body_json, last_seen_at FROM resources WHERE 1 = 1",
+            "SELECT r.body_json, COALESCE(max(r.last_seen_at, c.resources_seen_at), r.last_seen_at)
+               AS last_seen_at
+             FROM resources r JOIN connections c ON c.id = r.connection_id WHERE 1 = 1",
         );
         if let Some(kind) = &query.resource_type {
-            sql.push(" AND type = ").push_bind(kind);
+            sql.push(" AND r.type = ").push_bind(kind);
         }
         if let Some(platform) = &query.platform {
-            sql.push(" AND platform = ").push_bind(platform);
+            sql.push(" AND r.platform = ").push_bind(platform);
         }
         if let Some(connection) = &query.connection_id {
-            sql.push(" AND connection_id = ").push_bind(connection);
+            sql.push(" AND r.connection_id = ").push_bind(connection);
         }
         if let Some(text) = &query.text {
             let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
-            sql.push(" AND lower(name) LIKE ")
+            sql.push(" AND lower(r.name) LIKE ")
                 .push_bind(pattern)
                 .push(" ESCAPE '\\'");
         }
         if let Some(after) = &query.after {
-            sql.push(" AND id > ").push_bind(after);
+            sql.push(" AND r.id > ").push_bind(after);
         }
-        sql.push(" ORDER BY id LIMIT ")
+        sql.push(" ORDER BY r.id LIMIT ")
             .push_bind(i64::from(query.limit));
         sql.build()
             .fetch_all(&self.pool)
@@ -353,11 +375,14 @@ impl Store for SqliteStore {
     }
 
     async fn get_resource(&self, id: &str) -> Result<Option<Value>, StoreError> {
-        let row: Option<(String, String)> =
-            sqlx::query_as("SELECT body_json, last_seen_at FROM resources WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row: Option<(String, String)> = sqlx::query_as(
+            "SELECT r.body_json,
+                   COALESCE(max(r.last_seen_at, c.resources_seen_at), r.last_seen_at)
+                 FROM resources r JOIN connections c ON c.id = r.connection_id WHERE r.id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|(body, seen_at)| resource_json(&body, &seen_at))
             .transpose()
     }

@@ -246,3 +246,47 @@ async fn later_polls_apply_changes_removals_and_additions_and_move_last_seen() {
         "a vanished resource is removed"
     );
 }
+
+#[tokio::test]
+async fn an_unchanged_poll_moves_last_seen_without_rewriting_resources() {
+    let app = TestApp::new().await;
+    let id = seeded(&app, "a", 1, 2).await;
+    let (_, before) = app.get("/api/resources").await;
+    let later = Utc::now() + chrono::Duration::seconds(90);
+    let mut health = PollHealth::new(60, true);
+    health.record_success(later, false);
+    assert!(app
+        .state
+        .store
+        .record_unchanged_poll(&id, &health, &serde_json::json!({"vms": 2}), later)
+        .await
+        .unwrap());
+    let (_, after) = app.get("/api/resources").await;
+    let expected = later.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let (before, after) = (
+        before["items"].as_array().unwrap(),
+        after["items"].as_array().unwrap(),
+    );
+    assert_eq!(before.len(), after.len());
+    for (b, a) in before.iter().zip(after) {
+        assert_eq!(a["lastSeenAt"], expected.as_str(), "{a}");
+        let (mut b, mut a) = (b.clone(), a.clone());
+        b.as_object_mut().unwrap().remove("lastSeenAt");
+        a.as_object_mut().unwrap().remove("lastSeenAt");
+        assert_eq!(a, b);
+    }
+    let (_, one) = app
+        .get(&format!(
+            "/api/resources/{}",
+            before[0]["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(one["lastSeenAt"], expected.as_str());
+    // A connection that is gone records nothing.
+    assert!(!app
+        .state
+        .store
+        .record_unchanged_poll("no-such-connection", &health, &serde_json::json!({}), later)
+        .await
+        .unwrap());
+}
