@@ -14,6 +14,9 @@ use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use std::collections::{HashMap, HashSet};
+
+/// Rows per multi-row upsert: 8 parameters each stays far below SQLite's 32,766 limit.
+const UPSERT_BATCH_ROWS: usize = 500;
 use std::str::FromStr;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -277,6 +280,7 @@ impl Store for SqliteStore {
                 .await?;
         }
         let mut seen = HashSet::with_capacity(resources.len());
+        let mut changed = Vec::new();
         for resource in resources {
             let row = StoredResource::from_resource(resource)?;
             seen.insert(row.id.clone());
@@ -286,24 +290,32 @@ impl Store for SqliteStore {
             if unchanged && common_seen_at.as_deref() >= Some(seen_at.as_str()) {
                 continue;
             }
-            sqlx::query(
-                "INSERT INTO resources (id, connection_id, platform, type, name, body_json, body_hash, last_seen_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (id) DO UPDATE SET connection_id = excluded.connection_id,
+            changed.push((row, seen_at));
+        }
+        // Multi-row upserts: a first poll of 5,000 VMs is a few dozen statements, not 5,000.
+        for batch in changed.chunks(UPSERT_BATCH_ROWS) {
+            let mut sql = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO resources
+                   (id, connection_id, platform, type, name, body_json, body_hash, last_seen_at) ",
+            );
+            sql.push_values(batch, |mut values, (row, seen_at)| {
+                values
+                    .push_bind(&row.id)
+                    .push_bind(id)
+                    .push_bind(&row.platform)
+                    .push_bind(row.resource_type)
+                    .push_bind(&row.name)
+                    .push_bind(&row.body)
+                    .push_bind(&row.hash)
+                    .push_bind(seen_at);
+            });
+            sql.push(
+                " ON CONFLICT (id) DO UPDATE SET connection_id = excluded.connection_id,
                    platform = excluded.platform, type = excluded.type, name = excluded.name,
                    body_json = excluded.body_json, body_hash = excluded.body_hash,
                    last_seen_at = excluded.last_seen_at",
-            )
-            .bind(&row.id)
-            .bind(id)
-            .bind(&row.platform)
-            .bind(row.resource_type)
-            .bind(&row.name)
-            .bind(&row.body)
-            .bind(&row.hash)
-            .bind(&seen_at)
-            .execute(&mut *tx)
-            .await?;
+            );
+            sql.build().execute(&mut *tx).await?;
         }
         for gone in stored.keys().filter(|stored_id| !seen.contains(*stored_id)) {
             sqlx::query("DELETE FROM resources WHERE id = ?")

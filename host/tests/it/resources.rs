@@ -58,7 +58,8 @@ async fn seeded(app: &TestApp, name: &str, agents: usize, vms: usize) -> String 
 #[tokio::test]
 async fn pages_cover_every_resource_once_in_stable_order() {
     let app = TestApp::new().await;
-    let a = seeded(&app, "a", 3, 250).await;
+    // More than one multi-row upsert batch (500 rows) for connection a.
+    let a = seeded(&app, "a", 3, 1250).await;
     let b = seeded(&app, "b", 2, 10).await;
 
     let mut seen = Vec::new();
@@ -78,7 +79,7 @@ async fn pages_cover_every_resource_once_in_stable_order() {
             None => break,
         }
     }
-    assert_eq!(seen.len(), 265);
+    assert_eq!(seen.len(), 1265);
     let mut sorted = seen.clone();
     sorted.sort();
     sorted.dedup();
@@ -91,7 +92,7 @@ async fn pages_cover_every_resource_once_in_stable_order() {
                 .await
                 .1
         ),
-        253
+        1000
     );
     assert_eq!(
         count(
@@ -124,7 +125,7 @@ async fn pages_cover_every_resource_once_in_stable_order() {
     // The list item's observed summary agrees with the resources by construction.
     let item = app.item(&a).await;
     assert_eq!(item["observed"]["agents"], 3);
-    assert_eq!(item["observed"]["vms"], 250);
+    assert_eq!(item["observed"]["vms"], 1250);
     assert_eq!(item["poll"]["status"], "disabled");
 }
 
