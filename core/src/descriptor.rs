@@ -6,7 +6,7 @@ use serde::Serialize;
 
 /// A provider's self-description, served by `GET /api/platforms` and used by the host to
 /// build routes, validate drafts and render forms.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlatformDescriptor {
     /// Stable platform id stored on every connection and resource, e.g. `vmware-vsphere`.
@@ -41,7 +41,7 @@ impl PlatformDescriptor {
 }
 
 /// How a provider obtains data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum IngestionMode {
     /// Pylon polls the platform's API on each connection's interval.
@@ -50,7 +50,7 @@ pub enum IngestionMode {
 
 /// How far along a provider is, from the Pulse platform support model. Ordered: each stage
 /// includes the ones before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReadinessStage {
     /// Connection admission only: validate, test, save.
@@ -64,7 +64,7 @@ pub enum ReadinessStage {
 }
 
 /// Support for one surface of the shared support matrix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum SupportLevel {
     Supported,
@@ -74,7 +74,7 @@ pub enum SupportLevel {
 }
 
 /// The shared surfaces every provider states its support for, one vocabulary for all.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SupportMatrix {
     pub connection_admission: SupportLevel,
@@ -88,7 +88,7 @@ pub struct SupportMatrix {
 }
 
 /// Optional data a provider can deliver; the host answers "not supported" for what is absent.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Capabilities {
     pub alarms: bool,
@@ -99,7 +99,7 @@ pub struct Capabilities {
 }
 
 /// One provider-specific connection field.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FieldSpec {
     /// JSON name of the field (camelCase).
@@ -116,7 +116,7 @@ pub struct FieldSpec {
 }
 
 /// The JSON type of a field and its bounds.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum FieldKind {
     /// A single-line string.
@@ -136,7 +136,7 @@ pub enum FieldKind {
 }
 
 /// A field's default value.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum FieldDefault {
     Integer(i64),

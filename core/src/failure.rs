@@ -5,7 +5,19 @@ use std::fmt;
 
 /// Why talking to a platform failed. Every provider classifies every failure into exactly one
 /// of these, so an admin (and a dashboard) reads the same words whatever the platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureCategory {
     /// The saved or drafted configuration itself cannot work (caught before any network call).

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The summary state of a connection's polling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthStatus {
     /// Enabled, but nothing has been attempted yet.
@@ -33,7 +33,7 @@ pub enum HealthStatus {
 }
 
 /// The last classified failure, as shown to admins.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LastError {
     pub at: DateTime<Utc>,
     pub category: FailureCategory,
@@ -41,7 +41,7 @@ pub struct LastError {
 }
 
 /// The persisted health of one connection (the `poll` block of a connection item).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", from = "PollHealthRepr")]
 pub struct PollHealth {
     pub interval_seconds: u32,
@@ -60,7 +60,7 @@ pub struct PollHealth {
 /// block shows only the GUIDE's fields), so it is recovered from the status written with
 /// it. Without this, a `degraded` connection read back from a store would re-derive as
 /// `healthy`.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct PollHealthRepr {
     interval_seconds: u32,

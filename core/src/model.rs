@@ -8,12 +8,26 @@ use serde_json::{Map, Value};
 
 /// The canonical resource types. There are deliberately no provider-local types: topology
 /// such as datacenters or clusters rides along as metadata.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ResourceType {
     /// A hypervisor host or other compute node.
     Agent,
+    /// A virtual machine.
     Vm,
+    /// A datastore or other storage volume.
     Storage,
 }
 
@@ -30,7 +44,7 @@ impl ResourceType {
 }
 
 /// Observed state of a resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ResourceStatus {
     Online,
@@ -40,7 +54,19 @@ pub enum ResourceStatus {
 }
 
 /// How one resource relates to another.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum RelationKind {
     RunsOn,
@@ -49,7 +75,9 @@ pub enum RelationKind {
     MemberOf,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct Relation {
     pub kind: RelationKind,
     /// The id of another resource in the same projection.
@@ -57,7 +85,7 @@ pub struct Relation {
 }
 
 /// Placement by name; absent parts are omitted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Topology {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -71,7 +99,7 @@ pub struct Topology {
 }
 
 /// Latest point-in-time metrics.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LatestMetrics {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -89,7 +117,7 @@ pub struct LatestMetrics {
 }
 
 /// One canonical resource.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Resource {
     pub id: String,
@@ -108,7 +136,7 @@ pub struct Resource {
 }
 
 /// A part of a poll that could not be read, reported in `observed.issues`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PollIssue {
     pub stage: String,
     pub category: crate::failure::FailureCategory,
@@ -117,7 +145,9 @@ pub struct PollIssue {
 }
 
 /// Secondary topology counts shown in the contribution summary.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub struct TopologyCounts {
     pub datacenters: u64,
@@ -138,7 +168,7 @@ pub struct Projection {
 
 /// The `observed` block of a connection: what it contributes. Computed from a projection
 /// only, so it cannot disagree with the resources it summarises.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ContributionSummary {
     pub system: SystemIdentity,

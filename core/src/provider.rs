@@ -17,7 +17,7 @@ use std::any::Any;
 use std::time::Duration;
 
 /// The platform instance a connection reached, as reported by the platform itself.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SystemIdentity {
     pub name: String,

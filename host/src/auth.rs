@@ -14,12 +14,15 @@ use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine;
 use rand::RngCore;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
 
 /// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 pub enum Scope {
     #[serde(rename = "settings:read")]
     SettingsRead,
@@ -70,7 +73,7 @@ pub fn required_scope(method: &Method, route: &str) -> Option<Access> {
     use Access::{Public, Scoped};
     use Scope::*;
     let access = match (method.as_str(), route) {
-        ("GET", "/healthz" | "/readyz" | "/metrics") => Public,
+        ("GET", "/healthz" | "/readyz" | "/metrics" | "/openapi.json") => Public,
         // The admin UI's static files hold no data; the page asks for a token to call the API.
         ("GET" | "HEAD", "/" | "/ui/{file}") => Public,
         ("GET", "/api/platforms") => Scoped(SettingsRead),

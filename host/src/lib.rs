@@ -14,6 +14,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod metrics;
 pub mod scheduler;
+pub mod schema;
 pub mod secrets;
 pub mod server;
 pub mod state;

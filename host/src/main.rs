@@ -22,6 +22,12 @@ enum Command {
     Serve,
     /// List the registered providers.
     Providers,
+    /// Write the JSON Schemas of the public shapes and `openapi.json` into a directory.
+    Schema {
+        /// Output directory (created if missing); the repository keeps them in `schemas/`.
+        #[arg(long, default_value = "schemas")]
+        out: PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -41,6 +47,13 @@ async fn main() -> anyhow::Result<()> {
                     "{:<16} /api/{}/connections  {} ({:?})",
                     d.platform, d.slug, d.display_name, d.readiness
                 );
+            }
+            Ok(())
+        }
+        Command::Schema { out } => {
+            let registry = pylon_core::Registry::from_inventory()?;
+            for path in pylon_host::schema::write_all(&registry, &out)? {
+                println!("{}", path.display());
             }
             Ok(())
         }

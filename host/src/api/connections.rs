@@ -11,10 +11,14 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use chrono::{SecondsFormat, Utc};
 use pylon_core::draft::apply_draft;
+use pylon_core::model::ContributionSummary;
 use pylon_core::{
-    ConnectionConfig, FailureCategory, PollHealth, Provider, ProviderError, TestContext, TestReport,
+    ConnectionConfig, FailureCategory, PollHealth, Provider, ProviderError, SystemIdentity,
+    TestContext, TestReport,
 };
-use serde_json::{json, Map, Value};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +32,57 @@ pub fn router() -> Router<AppState> {
         .route("/api/{slug}/connections/test", post(test_draft))
         .route("/api/{slug}/connections/{id}", put(update).delete(remove))
         .route("/api/{slug}/connections/{id}/test", post(test_saved))
+}
+
+/// One saved connection as the API shows it. The handlers serialise this type and the
+/// published schema (`schemas/connection.schema.json`) is derived from it.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionItem {
+    /// The common fields (`name`, `enabled`, `pollIntervalSeconds`) and the provider's own
+    /// fields, every secret replaced by the mask `********` (omitted when unset). Which
+    /// fields exist depends on the provider: see its `connection-input.<slug>.json`.
+    #[serde(flatten)]
+    pub config: Map<String, Value>,
+    pub id: String,
+    /// The platform id, e.g. `vmware-vsphere`.
+    pub platform: String,
+    #[schemars(with = "chrono::DateTime<Utc>")]
+    pub created_at: String,
+    #[schemars(with = "chrono::DateTime<Utc>")]
+    pub updated_at: String,
+    pub poll: PollHealth,
+    /// What the last successful poll contributed; `null` until one succeeded. Stored as the
+    /// summary's own JSON, so it is passed through as is.
+    #[schemars(with = "Option<ContributionSummary>")]
+    pub observed: Option<Value>,
+}
+
+/// The answer of both test routes when the test ran (a bad draft is a 400 instead).
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TestResult {
+    pub success: bool,
+    /// Why the test failed; `null` on success.
+    pub category: Option<FailureCategory>,
+    /// What was found, or what went wrong and what to do about it; never a secret.
+    pub message: String,
+    /// Wall-clock time of the test in milliseconds.
+    pub latency_ms: u64,
+    /// The platform instance reached; `null` on failure.
+    pub system: Option<SystemIdentity>,
+    /// Inventory counts seen by the test; `null` on failure.
+    pub agents: Option<u64>,
+    pub vms: Option<u64>,
+    pub storage: Option<u64>,
+}
+
+/// The answer of a successful `DELETE` (connections and tokens).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Deleted {
+    /// Always `true`; failures answer with the error envelope instead.
+    pub success: bool,
+    pub id: String,
 }
 
 fn connection_id(params: &HashMap<String, String>) -> &str {
@@ -69,29 +124,24 @@ fn shown_health(record: &ConnectionRecord) -> PollHealth {
 }
 
 /// The connection item: redacted configuration plus identity, health and observed summary.
-fn item(state: &AppState, record: &ConnectionRecord) -> Result<Value, ApiError> {
+fn item(state: &AppState, record: &ConnectionRecord) -> Result<ConnectionItem, ApiError> {
     let config = config_of(state, record)?;
-    let mut out: Map<String, Value> = config.redacted_json();
-    out.insert("id".into(), json!(record.id));
-    out.insert("platform".into(), json!(record.platform));
-    out.insert("createdAt".into(), json!(rfc3339(record.created_at)));
-    out.insert("updatedAt".into(), json!(rfc3339(record.updated_at)));
-    out.insert(
-        "poll".into(),
-        serde_json::to_value(shown_health(record))
-            .map_err(|e| ApiError::Internal(e.to_string()))?,
-    );
-    out.insert(
-        "observed".into(),
-        record.observed.clone().unwrap_or(Value::Null),
-    );
-    Ok(Value::Object(out))
+    Ok(ConnectionItem {
+        config: config.redacted_json(),
+        id: record.id.clone(),
+        platform: record.platform.clone(),
+        created_at: rfc3339(record.created_at),
+        updated_at: rfc3339(record.updated_at),
+        poll: shown_health(record),
+        // A stored JSON `null` and no summary at all read the same.
+        observed: record.observed.clone().filter(|v| !v.is_null()),
+    })
 }
 
 async fn list(
     State(state): State<AppState>,
     ProviderBySlug(provider): ProviderBySlug,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<ConnectionItem>>, ApiError> {
     let records = state
         .store
         .list_connections(provider.descriptor().platform)
@@ -100,7 +150,7 @@ async fn list(
         .iter()
         .map(|record| item(&state, record))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(Value::Array(items)))
+    Ok(Json(items))
 }
 
 fn require_body(body: Option<Value>) -> Result<Value, ApiError> {
@@ -111,7 +161,7 @@ async fn create(
     State(state): State<AppState>,
     ProviderBySlug(provider): ProviderBySlug,
     JsonBody(body): JsonBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ConnectionItem>), ApiError> {
     let config = check_draft(provider.as_ref(), None, &require_body(body)?)?;
     let id = uuid::Uuid::now_v7().to_string();
     let now = Utc::now();
@@ -140,7 +190,7 @@ async fn update(
     ProviderBySlug(provider): ProviderBySlug,
     Path(params): Path<HashMap<String, String>>,
     JsonBody(body): JsonBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConnectionItem>, ApiError> {
     let id = connection_id(&params);
     let body = require_body(body)?;
     let platform = provider.descriptor().platform;
@@ -187,7 +237,7 @@ async fn remove(
     State(state): State<AppState>,
     ProviderBySlug(provider): ProviderBySlug,
     Path(params): Path<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Deleted>, ApiError> {
     let id = connection_id(&params);
     let platform = provider.descriptor().platform;
     if !state.store.delete_connection(platform, id).await? {
@@ -195,7 +245,10 @@ async fn remove(
     }
     state.scheduler.sync(platform, id).await;
     tracing::info!(%platform, connection_id = %id, "connection deleted");
-    Ok(Json(json!({ "success": true, "id": id })))
+    Ok(Json(Deleted {
+        success: true,
+        id: id.to_owned(),
+    }))
 }
 
 /// Runs a provider test under the configured time limit, measuring latency.
@@ -224,13 +277,13 @@ async fn run_test(
     (outcome, started.elapsed())
 }
 
-fn test_response(outcome: &Result<TestReport, ProviderError>, latency: Duration) -> Value {
+fn test_response(outcome: &Result<TestReport, ProviderError>, latency: Duration) -> TestResult {
     let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
     match outcome {
-        Ok(report) => json!({
-            "success": true,
-            "category": null,
-            "message": format!(
+        Ok(report) => TestResult {
+            success: true,
+            category: None,
+            message: format!(
                 "Connected to {} ({} {}): {} agents, {} VMs, {} storage.",
                 report.system.name,
                 report.system.product,
@@ -239,22 +292,22 @@ fn test_response(outcome: &Result<TestReport, ProviderError>, latency: Duration)
                 report.counts.vms,
                 report.counts.storage
             ),
-            "latencyMs": latency_ms,
-            "system": report.system,
-            "agents": report.counts.agents,
-            "vms": report.counts.vms,
-            "storage": report.counts.storage,
-        }),
-        Err(error) => json!({
-            "success": false,
-            "category": error.category,
-            "message": error.message,
-            "latencyMs": latency_ms,
-            "system": null,
-            "agents": null,
-            "vms": null,
-            "storage": null,
-        }),
+            latency_ms,
+            system: Some(report.system.clone()),
+            agents: Some(report.counts.agents),
+            vms: Some(report.counts.vms),
+            storage: Some(report.counts.storage),
+        },
+        Err(error) => TestResult {
+            success: false,
+            category: Some(error.category),
+            message: error.message.clone(),
+            latency_ms,
+            system: None,
+            agents: None,
+            vms: None,
+            storage: None,
+        },
     }
 }
 
@@ -282,7 +335,7 @@ async fn test_draft(
     State(state): State<AppState>,
     ProviderBySlug(provider): ProviderBySlug,
     JsonBody(body): JsonBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TestResult>, ApiError> {
     let mut body = require_body(body)?;
     // A draft may be tested before it is named.
     if let Some(object) = body.as_object_mut() {
@@ -301,7 +354,7 @@ async fn test_saved(
     ProviderBySlug(provider): ProviderBySlug,
     Path(params): Path<HashMap<String, String>>,
     JsonBody(body): JsonBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TestResult>, ApiError> {
     let id = connection_id(&params);
     let platform = provider.descriptor().platform;
     let record = state

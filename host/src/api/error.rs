@@ -6,7 +6,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use pylon_core::FieldErrors;
-use serde_json::{json, Map, Value};
+use schemars::JsonSchema;
+use serde::Serialize;
+use std::collections::BTreeMap;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -55,32 +57,40 @@ impl ApiError {
         }
     }
 
-    fn code(&self) -> &'static str {
+    fn code(&self) -> ErrorCode {
         match self {
-            Self::Validation(_) => "validation_error",
-            Self::InvalidRequest(_) => "invalid_request",
-            Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::NotFound(_) => "not_found",
-            Self::Conflict(_) => "conflict",
-            Self::Unauthorized => "unauthorized",
-            Self::MissingScope(_) | Self::Forbidden => "missing_scope",
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::Internal(_) => "internal_error",
+            Self::Validation(_) => ErrorCode::ValidationError,
+            Self::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::Unauthorized => ErrorCode::Unauthorized,
+            Self::MissingScope(_) | Self::Forbidden => ErrorCode::MissingScope,
+            Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            Self::Internal(_) => ErrorCode::InternalError,
         }
     }
 
-    fn details(&self) -> Value {
+    fn details(&self) -> ErrorDetails {
         match self {
-            Self::Validation(errors) => {
-                let fields: Map<String, Value> = errors
-                    .iter()
-                    .map(|(field, message)| (field.to_owned(), Value::String(message.to_owned())))
-                    .collect();
-                json!({ "fields": fields })
-            }
-            Self::MissingScope(scope) => json!({ "requiredScope": scope.as_str() }),
-            Self::PayloadTooLarge { limit } => json!({ "limitBytes": limit }),
-            _ => json!({}),
+            Self::Validation(errors) => ErrorDetails {
+                fields: Some(
+                    errors
+                        .iter()
+                        .map(|(field, message)| (field.to_owned(), message.to_owned()))
+                        .collect(),
+                ),
+                ..ErrorDetails::default()
+            },
+            Self::MissingScope(scope) => ErrorDetails {
+                required_scope: Some(*scope),
+                ..ErrorDetails::default()
+            },
+            Self::PayloadTooLarge { limit } => ErrorDetails {
+                limit_bytes: Some(*limit),
+                ..ErrorDetails::default()
+            },
+            _ => ErrorDetails::default(),
         }
     }
 
@@ -93,17 +103,66 @@ impl ApiError {
     }
 }
 
+/// The body of every error response. The handlers serialise this type, and the published
+/// JSON Schema (`schemas/error.schema.json`) is derived from it, so the two cannot disagree.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ErrorEnvelope {
+    /// A human-readable message, safe to show; never contains a secret.
+    pub error: String,
+    pub code: ErrorCode,
+    pub details: ErrorDetails,
+}
+
+/// The machine-readable error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400: the input failed validation; `details.fields` names each bad field.
+    ValidationError,
+    /// 400: the request could not be read at all (malformed JSON, missing body).
+    InvalidRequest,
+    /// 413: the body exceeds the configured limit; `details.limitBytes` says how far.
+    PayloadTooLarge,
+    /// 404: no such route, connection, token or resource.
+    NotFound,
+    /// 409: a name conflict or a concurrent edit.
+    Conflict,
+    /// 401: no token, or an unknown or revoked one.
+    Unauthorized,
+    /// 403: the token lacks the route's scope; `details.requiredScope` names it.
+    MissingScope,
+    /// 405: the route exists but not with this method.
+    MethodNotAllowed,
+    /// 500: the detail is in the server log, never in the response.
+    InternalError,
+}
+
+/// Structured detail of an error; which member is present depends on the code.
+#[derive(Debug, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorDetails {
+    /// Each bad field (or query parameter) with what is wrong with it (`validation_error`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<BTreeMap<String, String>>,
+    /// The scope the route needs (`missing_scope` for a token without it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required_scope: Option<Scope>,
+    /// The body size limit (`payload_too_large`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit_bytes: Option<usize>,
+}
+
 /// Carried on 500 responses so the logging layer can record the hidden detail.
 #[derive(Debug, Clone)]
 pub struct InternalErrorDetail(pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({
-            "error": self.public_message(),
-            "code": self.code(),
-            "details": self.details(),
-        });
+        let body = ErrorEnvelope {
+            error: self.public_message(),
+            code: self.code(),
+            details: self.details(),
+        };
         let status = self.status();
         let mut response = (status, Json(body)).into_response();
         if let Self::Internal(detail) = self {

@@ -4,6 +4,7 @@
 pub mod connections;
 pub mod error;
 pub mod extract;
+pub mod openapi;
 pub mod metrics;
 pub mod platforms;
 pub mod resources;
@@ -25,6 +26,7 @@ pub fn app(state: AppState) -> Router {
         .merge(tokens::router())
         .merge(connections::router())
         .merge(resources::router())
+        .merge(openapi::router())
         .merge(metrics::router())
         .merge(crate::ui::router())
         .fallback(fallback)

@@ -8,13 +8,26 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine;
-use pylon_core::model::ResourceType;
+use pylon_core::model::{Resource, ResourceType};
 use pylon_core::FieldErrors;
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::Value;
 use std::collections::HashMap;
 
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 pub const MAX_PAGE_SIZE: u32 = 1000;
+
+/// One page of `/api/resources`, in stable id order.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourcePage {
+    /// Resources as stored: the canonical resource, passed through as is.
+    #[schemars(with = "Vec<Resource>")]
+    pub items: Vec<Value>,
+    /// Pass as `cursor` to read the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -63,7 +76,7 @@ pub fn encode_cursor(last_key: &str) -> String {
 async fn list(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ResourcePage>, ApiError> {
     let mut errors = FieldErrors::new();
     for key in params.keys() {
         if !matches!(
@@ -103,7 +116,7 @@ async fn list(
     } else {
         None
     };
-    Ok(Json(json!({ "items": items, "nextCursor": next_cursor })))
+    Ok(Json(ResourcePage { items, next_cursor }))
 }
 
 async fn one(

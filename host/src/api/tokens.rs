@@ -1,5 +1,6 @@
 //! `/api/tokens`: create (shown once), list, revoke.
 
+use super::connections::Deleted;
 use super::error::ApiError;
 use super::extract::JsonBody;
 use crate::auth::{generate_token, Scope};
@@ -11,7 +12,9 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use chrono::{SecondsFormat, Utc};
 use pylon_core::FieldErrors;
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::Value;
 
 const MAX_TOKEN_NAME_LENGTH: usize = 128;
 
@@ -21,19 +24,65 @@ pub fn router() -> Router<AppState> {
         .route("/api/tokens/{id}", delete(revoke))
 }
 
-fn token_json(token: &TokenRecord) -> Value {
-    json!({
-        "id": token.id,
-        "name": token.name,
-        "scopes": token.scopes,
-        "createdAt": token.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-        "lastUsedAt": token.last_used_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
-    })
+/// The body of `POST /api/tokens`. The handler parses it by hand to name every bad field;
+/// this type exists for the published schema.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(extend("additionalProperties" = false))]
+pub struct TokenRequest {
+    /// A label for people, 1 to 128 characters.
+    #[schemars(length(min = 1, max = 128))]
+    pub name: String,
+    /// At least one scope.
+    #[schemars(length(min = 1))]
+    pub scopes: Vec<Scope>,
 }
 
-async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// One token as listed; the secret itself is never shown again.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenItem {
+    pub id: String,
+    pub name: String,
+    #[schemars(with = "Vec<Scope>")]
+    pub scopes: Vec<String>,
+    #[schemars(with = "chrono::DateTime<Utc>")]
+    pub created_at: String,
+    /// `null` until the token is first used.
+    #[schemars(with = "Option<chrono::DateTime<Utc>>")]
+    pub last_used_at: Option<String>,
+}
+
+/// The answer of `POST /api/tokens`: the only time the token is shown.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedToken {
+    pub id: String,
+    pub name: String,
+    #[schemars(with = "Vec<Scope>")]
+    pub scopes: Vec<String>,
+    #[schemars(with = "chrono::DateTime<Utc>")]
+    pub created_at: String,
+    /// The bearer token. Store it now: only its hash is kept.
+    pub token: String,
+}
+
+fn rfc3339(at: chrono::DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn token_item(token: &TokenRecord) -> TokenItem {
+    TokenItem {
+        id: token.id.clone(),
+        name: token.name.clone(),
+        scopes: token.scopes.clone(),
+        created_at: rfc3339(token.created_at),
+        last_used_at: token.last_used_at.map(rfc3339),
+    }
+}
+
+async fn list(State(state): State<AppState>) -> Result<Json<Vec<TokenItem>>, ApiError> {
     let tokens = state.store.list_tokens().await?;
-    Ok(Json(Value::Array(tokens.iter().map(token_json).collect())))
+    Ok(Json(tokens.iter().map(token_item).collect()))
 }
 
 /// Parses `{"name", "scopes"}` with a field error for each problem.
@@ -104,7 +153,7 @@ fn parse_request(body: &Value) -> Result<(String, Vec<Scope>), ApiError> {
 async fn create(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     let body =
         body.ok_or_else(|| ApiError::InvalidRequest("a JSON object body is required".into()))?;
     let (name, scopes) = parse_request(&body)?;
@@ -119,24 +168,23 @@ async fn create(
     };
     state.store.insert_token(&record).await?;
     tracing::info!(token_id = %record.id, scopes = ?record.scopes, "API token created");
-    let mut out = token_json(&record);
-    if let Value::Object(map) = &mut out {
-        map.remove("lastUsedAt");
-        map.insert(
-            "token".into(),
-            Value::String(new_token.token.expose().to_owned()),
-        );
-    }
-    Ok((StatusCode::CREATED, Json(out)))
+    let created = CreatedToken {
+        created_at: rfc3339(record.created_at),
+        token: new_token.token.expose().to_owned(),
+        id: record.id,
+        name: record.name,
+        scopes: record.scopes,
+    };
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 async fn revoke(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Deleted>, ApiError> {
     if !state.store.delete_token(&id).await? {
         return Err(ApiError::NotFound(format!("no token with id `{id}`")));
     }
     tracing::info!(token_id = %id, "API token revoked");
-    Ok(Json(json!({ "success": true, "id": id })))
+    Ok(Json(Deleted { success: true, id }))
 }

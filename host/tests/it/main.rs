@@ -9,6 +9,7 @@ mod connections;
 mod persistence;
 mod polling;
 mod resources;
+mod schema;
 mod secrets;
 mod support;
 mod testing;
