@@ -33,10 +33,10 @@ pub static DESCRIPTOR: PlatformDescriptor = PlatformDescriptor {
                   and datastores) over the vSphere Web Services API.",
     ingestion_mode: IngestionMode::Poll,
     projections: &["agent", "vm", "storage"],
-    readiness: ReadinessStage::Admission,
+    readiness: ReadinessStage::Projection,
     support_matrix: SupportMatrix {
         connection_admission: SupportLevel::Supported,
-        inventory: SupportLevel::Planned,
+        inventory: SupportLevel::Supported,
         alerts: SupportLevel::Planned,
         history: SupportLevel::Planned,
         metrics: SupportLevel::Planned,
