@@ -47,7 +47,7 @@ pub static DESCRIPTOR: PlatformDescriptor = PlatformDescriptor {
     capabilities: Capabilities {
         alarms: false,
         history: false,
-        snapshots: false,
+        snapshots: true,
         metrics: false,
         incremental_updates: false,
     },

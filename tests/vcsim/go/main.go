@@ -13,6 +13,7 @@
 //	rename-vm <name> <new name>
 //	power-off-vm <name>
 //	power-on-vm <name>
+//	snapshot-vm <name> <snapshot name>   (CreateSnapshot_Task; the new one becomes current)
 //
 // Build: GOPATH=/usr/share/gocode GO111MODULE=off go build -o pylon-vcsim main.go
 package main
@@ -276,6 +277,12 @@ func runCommand(sdk *url.URL, fields []string) error {
 			return err
 		}
 		return wait(vm.PowerOff(ctx))
+	case fields[0] == "snapshot-vm" && len(fields) == 3:
+		vm, err := vmNamed(fields[1])
+		if err != nil {
+			return err
+		}
+		return wait(vm.CreateSnapshot(ctx, fields[2], "made by a Pylon test", false, false))
 	case fields[0] == "power-on-vm" && len(fields) == 2:
 		vm, err := vmNamed(fields[1])
 		if err != nil {

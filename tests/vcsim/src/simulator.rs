@@ -298,6 +298,12 @@ impl Simulator {
         self.command(&["power-off-vm", name]).await;
     }
 
+    /// Takes a snapshot called `snapshot` of the one VM called `name`
+    /// (`CreateSnapshot_Task`, without memory or quiescing); it becomes the current one.
+    pub async fn snapshot_vm(&self, name: &str, snapshot: &str) {
+        self.command(&["snapshot-vm", name, snapshot]).await;
+    }
+
     /// Powers on the one VM called `name` (`PowerOnVM_Task`).
     pub async fn power_on_vm(&self, name: &str) {
         self.command(&["power-on-vm", name]).await;

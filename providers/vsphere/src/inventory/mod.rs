@@ -38,7 +38,7 @@ use std::ops::Bound;
 
 pub(crate) use types::{
     MissingProperty, MoRef, Name, ObjectContent, ObjectUpdateKind, PropertyChangeOp, PropertyValue,
-    RetrieveResult, SoapFault, UpdateSet,
+    RetrieveResult, SnapshotInfo, SnapshotNode, SoapFault, UpdateSet,
 };
 pub(crate) use xml::{parse_retrieve_result, parse_update_set, XmlError};
 
@@ -138,6 +138,15 @@ impl ManagedObject {
                 Ok(references)
             }
             Some(other) => Err(mismatch(path, "a list of references", other)),
+        }
+    }
+
+    /// A `VirtualMachineSnapshotInfo` property. Absent (a VM without snapshots) is `None`.
+    pub(crate) fn snapshots(&self, path: &str) -> Result<Option<&SnapshotInfo>, ValueMismatch> {
+        match self.get(path) {
+            None => Ok(None),
+            Some(PropertyValue::Snapshots(info)) => Ok(Some(info)),
+            Some(other) => Err(mismatch(path, "a snapshot tree", other)),
         }
     }
 

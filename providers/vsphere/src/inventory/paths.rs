@@ -130,6 +130,8 @@ pub(crate) mod vm {
     pub(crate) const STORAGE_COMMITTED: &str = "summary.storage.committed";
     pub(crate) const STORAGE_UNCOMMITTED: &str = "summary.storage.uncommitted";
     pub(crate) const DATASTORES: &str = "datastore";
+    /// `VirtualMachineSnapshotInfo`; absent when the VM has no snapshots.
+    pub(crate) const SNAPSHOT: &str = "snapshot";
 
     pub(crate) const PATHS: &[&str] = &[
         NAME,
@@ -156,6 +158,7 @@ pub(crate) mod vm {
         STORAGE_COMMITTED,
         STORAGE_UNCOMMITTED,
         DATASTORES,
+        SNAPSHOT,
     ];
 }
 

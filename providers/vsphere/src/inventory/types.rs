@@ -193,8 +193,33 @@ pub(crate) enum PropertyValue {
     Texts(Vec<String>),
     /// `ArrayOfDatastoreHostMount`, reduced to each mount's `key` (the host).
     HostMounts(Vec<MoRef>),
+    /// `VirtualMachineSnapshotInfo`: the VM's snapshot tree and the current snapshot.
+    Snapshots(SnapshotInfo),
     /// Any other complex type, by its `xsi:type` local name.
     Unsupported(Name),
+}
+
+/// A VM's snapshots (`VirtualMachineSnapshotInfo`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct SnapshotInfo {
+    /// The snapshot the VM runs from (`currentSnapshot`), when any.
+    pub current: Option<MoRef>,
+    pub roots: Vec<SnapshotNode>,
+}
+
+/// One snapshot (`VirtualMachineSnapshotTree`) and its children.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct SnapshotNode {
+    pub snapshot: Option<MoRef>,
+    /// The numeric `id`, unique per VM.
+    pub id: Option<String>,
+    pub name: String,
+    pub description: String,
+    pub create_time: Option<String>,
+    /// The VM's power state when the snapshot was taken.
+    pub state: Option<String>,
+    pub quiesced: bool,
+    pub children: Vec<SnapshotNode>,
 }
 
 impl PropertyValue {
@@ -216,6 +241,7 @@ impl PropertyValue {
             Self::Refs(_) => "ArrayOfManagedObjectReference".to_owned(),
             Self::Texts(_) => "ArrayOfString".to_owned(),
             Self::HostMounts(_) => "ArrayOfDatastoreHostMount".to_owned(),
+            Self::Snapshots(_) => "VirtualMachineSnapshotInfo".to_owned(),
             Self::Unsupported(name) => format!("unsupported type {name}"),
         }
     }

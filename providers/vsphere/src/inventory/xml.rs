@@ -26,7 +26,7 @@ use quick_xml::XmlVersion;
 use super::types::{
     intern, MissingObject, MissingProperty, MoRef, Name, ObjectContent, ObjectUpdate,
     ObjectUpdateKind, PropertyChange, PropertyChangeOp, PropertyFilterUpdate, PropertyValue,
-    RetrieveResult, SoapFault, UpdateSet,
+    RetrieveResult, SnapshotInfo, SnapshotNode, SoapFault, UpdateSet,
 };
 
 /// Why a response could not be read.
@@ -741,8 +741,39 @@ impl<'a> Cursor<'a> {
                 }
                 Ok(PropertyValue::HostMounts(hosts))
             }
+            "VirtualMachineSnapshotInfo" => {
+                let mut info = SnapshotInfo::default();
+                while let Some(field) = self.child()? {
+                    match local_name(&field) {
+                        "currentSnapshot" => info.current = Some(self.moref(&field)?),
+                        "rootSnapshotList" => info.roots.push(self.snapshot_node()?),
+                        _ => self.skip()?,
+                    }
+                }
+                Ok(PropertyValue::Snapshots(info))
+            }
             _ => self.scalar_or_unsupported(xsi_type),
         }
+    }
+
+    /// A `VirtualMachineSnapshotTree` element, just opened, with its children. Depth is
+    /// bounded by the document: each level is one nested element.
+    fn snapshot_node(&mut self) -> Result<SnapshotNode, XmlError> {
+        let mut node = SnapshotNode::default();
+        while let Some(field) = self.child()? {
+            match local_name(&field) {
+                "snapshot" => node.snapshot = Some(self.moref(&field)?),
+                "id" => node.id = Some(self.text()?.into_owned()),
+                "name" => node.name = self.text()?.into_owned(),
+                "description" => node.description = self.text()?.into_owned(),
+                "createTime" => node.create_time = Some(self.text()?.into_owned()),
+                "state" => node.state = Some(self.text()?.into_owned()),
+                "quiesced" => node.quiesced = self.boolean()?,
+                "childSnapshotList" => node.children.push(self.snapshot_node()?),
+                _ => self.skip()?,
+            }
+        }
+        Ok(node)
     }
 
     /// A value of any other type: text only is a scalar; child elements make it a complex

@@ -78,8 +78,8 @@ use sha2::{Digest, Sha256};
 
 use crate::inventory::paths::{self, datastore, host, resource_pool, vm};
 use crate::inventory::{
-    describe_kind, InventorySnapshot, ManagedObject, MoRef, SnapshotIssue, ValueMismatch,
-    NOT_AUTHENTICATED,
+    describe_kind, InventorySnapshot, ManagedObject, MoRef, SnapshotInfo, SnapshotIssue,
+    SnapshotNode, ValueMismatch, NOT_AUTHENTICATED,
 };
 
 /// The platform id of every resource this provider projects.
@@ -329,6 +329,7 @@ impl<'s> Projector<'s, '_> {
         let tools_running = fields.str(vm::TOOLS_RUNNING_STATUS);
         let ip_address = fields.non_empty(vm::IP_ADDRESS);
         let guest_host_name = fields.non_empty(vm::GUEST_HOST_NAME);
+        let snapshots = fields.snapshots(vm::SNAPSHOT);
 
         let mut identity = Map::new();
         put(&mut identity, "nativeId", Some(obj.value.as_str()));
@@ -343,6 +344,12 @@ impl<'s> Projector<'s, '_> {
         put(&mut details, "guestId", guest_id);
         put(&mut details, "toolsStatus", tools_status);
         put(&mut details, "toolsRunningStatus", tools_running);
+        // Always present on VMs (empty without snapshots), so a reader can tell "none" from
+        // "not reported".
+        details.insert(
+            "snapshots".into(),
+            Value::Array(snapshots.map(snapshot_tree).unwrap_or_default()),
+        );
         details.insert(
             "ipAddresses".to_owned(),
             Value::Array(ip_address.map(Value::from).into_iter().collect()),
@@ -545,6 +552,11 @@ impl<'s, 'c> Fields<'s, 'c> {
     fn reference(&mut self, path: &str) -> Option<&'s MoRef> {
         let object = self.object;
         self.checked(object.reference(path))
+    }
+
+    fn snapshots(&mut self, path: &str) -> Option<&'s SnapshotInfo> {
+        let object = self.object;
+        self.checked(object.snapshots(path))
     }
 
     fn refs(&mut self, path: &str) -> &'s [MoRef] {
@@ -988,4 +1000,40 @@ fn count_of(count: usize, noun: &str) -> String {
         (_, Some(stem)) => format!("{count} {stem}properties"),
         (_, None) => format!("{count} {noun}s"),
     }
+}
+
+/// `details.snapshots`: the snapshot forest, each node with its children nested and
+/// `current` marking the one the VM runs from.
+fn snapshot_tree(info: &SnapshotInfo) -> Vec<Value> {
+    fn node(snapshot: &SnapshotNode, current: Option<&MoRef>) -> Value {
+        let mut out = Map::new();
+        put(&mut out, "id", snapshot.id.as_deref());
+        out.insert("name".into(), Value::String(snapshot.name.clone()));
+        out.insert(
+            "description".into(),
+            Value::String(snapshot.description.clone()),
+        );
+        put(&mut out, "createTime", snapshot.create_time.as_deref());
+        put(&mut out, "state", snapshot.state.as_deref());
+        out.insert("quiesced".into(), Value::Bool(snapshot.quiesced));
+        out.insert(
+            "current".into(),
+            Value::Bool(current.is_some() && snapshot.snapshot.as_ref() == current),
+        );
+        out.insert(
+            "children".into(),
+            Value::Array(
+                snapshot
+                    .children
+                    .iter()
+                    .map(|child| node(child, current))
+                    .collect(),
+            ),
+        );
+        Value::Object(out)
+    }
+    info.roots
+        .iter()
+        .map(|root| node(root, info.current.as_ref()))
+        .collect()
 }

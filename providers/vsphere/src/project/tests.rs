@@ -522,6 +522,7 @@ fn one_vm_in_full() {
             "memoryMb": 32,
             "overallStatus": "green",
             "powerState": "poweredOn",
+            "snapshots": [],
             "template": false,
             "toolsRunningStatus": "guestToolsNotRunning",
             "toolsStatus": "toolsNotInstalled"

@@ -278,3 +278,59 @@ fn projecting_a_foreign_observation_is_a_protocol_error() {
         .expect_err("a foreign observation is refused");
     assert_eq!(error.category, FailureCategory::Protocol);
 }
+
+#[tokio::test]
+async fn snapshot_trees_are_projected_and_follow_changes() {
+    let sim = Simulator::start(SimulatorOptions::default()).await;
+    sim.snapshot_vm("DC0_H0_VM0", "base").await;
+    sim.snapshot_vm("DC0_H0_VM0", "patched").await;
+    let proxy = recording_proxy(&sim).await;
+    let mut session = open(&proxy).await;
+
+    let first = poll(&mut session).await;
+    let vm = first
+        .resources
+        .iter()
+        .find(|r| r.name == "DC0_H0_VM0")
+        .expect("the VM");
+    let tree = &vm.details["snapshots"];
+    assert_eq!(tree.as_array().unwrap().len(), 1, "{tree}");
+    let base = &tree[0];
+    assert_eq!(base["name"], "base");
+    assert_eq!(base["description"], "made by a Pylon test");
+    assert_eq!(base["current"], false);
+    assert_eq!(base["quiesced"], false);
+    assert!(base["createTime"].is_string(), "{base}");
+    assert!(base["state"].is_string(), "{base}");
+    let patched = &base["children"][0];
+    assert_eq!(patched["name"], "patched");
+    assert_eq!(patched["current"], true);
+    assert_eq!(patched["children"], json!([]));
+    assert_ne!(base["id"], patched["id"]);
+    // Every other VM says it has none.
+    for other in first
+        .resources
+        .iter()
+        .filter(|r| r.resource_type == ResourceType::Vm && r.name != "DC0_H0_VM0")
+    {
+        assert_eq!(other.details["snapshots"], json!([]), "{}", other.name);
+    }
+
+    // A snapshot taken later arrives through the incremental path.
+    poll(&mut session).await;
+    sim.snapshot_vm("DC0_H0_VM0", "later").await;
+    let from = proxy.requests().len();
+    let third = poll(&mut session).await;
+    let sent = sent_since(&proxy, from);
+    assert_eq!(count(&sent, "RetrievePropertiesEx"), 0, "{sent:?}");
+    let vm = third
+        .resources
+        .iter()
+        .find(|r| r.name == "DC0_H0_VM0")
+        .expect("the VM");
+    let later = &vm.details["snapshots"][0]["children"][0]["children"][0];
+    assert_eq!(later["name"], "later", "{}", vm.details["snapshots"]);
+    assert_eq!(later["current"], true);
+    assert_eq!(vm.details["snapshots"][0]["children"][0]["current"], false);
+    session.close().await;
+}
