@@ -3,8 +3,10 @@
 
 use super::error::ApiError;
 use crate::state::AppState;
-use crate::store::ResourceQuery;
+use crate::store::{ResourceJson, ResourceQuery};
 use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine;
@@ -76,7 +78,7 @@ pub fn encode_cursor(last_key: &str) -> String {
 async fn list(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<ResourcePage>, ApiError> {
+) -> Result<Response, ApiError> {
     let mut errors = FieldErrors::new();
     for key in params.keys() {
         if !matches!(
@@ -109,14 +111,29 @@ async fn list(
     let mut items = state.store.list_resources(&query).await?;
     let next_cursor = if items.len() > limit as usize {
         items.truncate(limit as usize);
-        items
-            .last()
-            .and_then(|item| item["id"].as_str())
-            .map(encode_cursor)
+        items.last().map(|item| encode_cursor(&item.id))
     } else {
         None
     };
-    Ok(Json(ResourcePage { items, next_cursor }))
+    Ok(page_response(&items, next_cursor.as_deref()))
+}
+
+/// A [`ResourcePage`] written from the stored JSON texts: no resource is parsed or
+/// re-serialised on this hot path (a page of 1,000 is about 1.5 MB).
+fn page_response(items: &[ResourceJson], next_cursor: Option<&str>) -> Response {
+    let mut body =
+        String::with_capacity(items.iter().map(|i| i.json.len() + 1).sum::<usize>() + 64);
+    body.push_str("{\"items\":[");
+    for (n, item) in items.iter().enumerate() {
+        if n > 0 {
+            body.push(',');
+        }
+        body.push_str(&item.json);
+    }
+    body.push_str("],\"nextCursor\":");
+    body.push_str(&Value::from(next_cursor).to_string());
+    body.push('}');
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 async fn one(

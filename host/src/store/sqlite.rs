@@ -3,8 +3,8 @@
 //! statement so a failure changes nothing.
 
 use super::{
-    format_time, parse_time, resource_json, ConnectionRecord, ResourceQuery, Store, StoreError,
-    StoredResource, TokenRecord,
+    format_time, parse_time, resource_json, resource_json_text, ConnectionRecord, ResourceJson,
+    ResourceQuery, Store, StoreError, StoredResource, TokenRecord,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -347,9 +347,9 @@ impl Store for SqliteStore {
         Ok(updated.rows_affected() == 1)
     }
 
-    async fn list_resources(&self, query: &ResourceQuery) -> Result<Vec<Value>, StoreError> {
+    async fn list_resources(&self, query: &ResourceQuery) -> Result<Vec<ResourceJson>, StoreError> {
         let mut sql = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "SELECT r.body_json, COALESCE(max(r.last_seen_at, c.resources_seen_at), r.last_seen_at)
+            "SELECT r.id, r.body_json, COALESCE(max(r.last_seen_at, c.resources_seen_at), r.last_seen_at)
                AS last_seen_at
              FROM resources r JOIN connections c ON c.id = r.connection_id WHERE 1 = 1",
         );
@@ -378,10 +378,13 @@ impl Store for SqliteStore {
             .await?
             .iter()
             .map(|row| {
-                resource_json(
-                    &row.try_get::<String, _>("body_json")?,
-                    &row.try_get::<String, _>("last_seen_at")?,
-                )
+                Ok(ResourceJson {
+                    id: row.try_get("id")?,
+                    json: resource_json_text(
+                        &row.try_get::<String, _>("body_json")?,
+                        &row.try_get::<String, _>("last_seen_at")?,
+                    )?,
+                })
             })
             .collect()
     }
