@@ -4,8 +4,8 @@
 pub mod connections;
 pub mod error;
 pub mod extract;
-pub mod openapi;
 pub mod metrics;
+pub mod openapi;
 pub mod platforms;
 pub mod resources;
 pub mod tokens;
