@@ -326,6 +326,7 @@ impl Provider for MemProvider {
             topology: TopologyCounts::default(),
             issues: vec![],
             collected_at: chrono::Utc::now(),
+            alerts: vec![],
         })
     }
 }

@@ -42,6 +42,7 @@ async fn seeded(app: &TestApp, name: &str, agents: usize, vms: usize) -> String 
         topology: TopologyCounts::default(),
         issues: vec![],
         collected_at: Utc::now(),
+        alerts: vec![],
     };
     let observed = serde_json::to_value(ContributionSummary::from_projection(&projection)).unwrap();
     let mut health = PollHealth::new(60, true);
@@ -178,6 +179,7 @@ async fn record(app: &TestApp, id: &str, resources: Vec<Resource>) {
         topology: TopologyCounts::default(),
         issues: vec![],
         collected_at: Utc::now(),
+        alerts: vec![],
     };
     let observed = serde_json::to_value(ContributionSummary::from_projection(&projection)).unwrap();
     let mut health = PollHealth::new(60, true);

@@ -131,6 +131,7 @@ pub(crate) fn project(
         topology: count_topology(&tree),
         issues: issues.finish(),
         collected_at,
+        alerts: Vec::new(),
     }
 }
 
