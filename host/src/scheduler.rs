@@ -10,9 +10,9 @@
 
 use crate::metrics::PollMetrics;
 use crate::secrets::SecretBox;
-use crate::store::{ConnectionRecord, Store};
+use crate::store::{ConnectionRecord, PollAlerts, Store};
 use chrono::Utc;
-use pylon_core::model::{ContributionSummary, Resource};
+use pylon_core::model::{AlertCondition, ContributionSummary, Projection, Resource};
 use pylon_core::provider::ProviderSession;
 use pylon_core::{ConnectionConfig, FailureCategory, Provider, ProviderError, Registry};
 use rand::Rng;
@@ -203,9 +203,9 @@ struct PollWorker {
     abort: CancellationToken,
     stop: CancellationToken,
     wake: Arc<Notify>,
-    /// The resources of the last recorded successful poll, to skip the store diff when a
-    /// poll changed nothing.
-    last_recorded: Option<Vec<Resource>>,
+    /// The resources and alert conditions of the last recorded successful poll, to skip the
+    /// store diff when a poll changed nothing.
+    last_recorded: Option<(Vec<Resource>, Vec<AlertCondition>)>,
 }
 
 impl PollWorker {
@@ -308,10 +308,12 @@ impl PollWorker {
                     }
                 };
                 let storing = std::time::Instant::now();
+                // The shortcut skips the alert lifecycle too, so it is taken only when the
+                // alert conditions are also the ones recorded last time.
                 let unchanged = self
                     .last_recorded
-                    .as_deref()
-                    .is_some_and(|last| same_resources(last, &projection.resources));
+                    .as_ref()
+                    .is_some_and(|(resources, alerts)| same_poll(resources, alerts, &projection));
                 let seen_at = projection.resources.first().map(|r| r.last_seen_at);
                 let stored = match (unchanged, seen_at) {
                     (true, Some(seen_at)) => {
@@ -320,14 +322,24 @@ impl PollWorker {
                             .await
                     }
                     _ => {
+                        let alerts = PollAlerts {
+                            conditions: &projection.alerts,
+                            observed_at: projection.collected_at,
+                        };
                         self.store
-                            .record_poll(&self.id, &health, &observed, &projection.resources)
+                            .record_poll(
+                                &self.id,
+                                &health,
+                                &observed,
+                                &projection.resources,
+                                alerts,
+                            )
                             .await
                     }
                 }
                 .map(|_| ());
                 self.last_recorded = match &stored {
-                    Ok(()) => Some(projection.resources),
+                    Ok(()) => Some((projection.resources, projection.alerts)),
                     Err(_) => None,
                 };
                 // `took_ms` is the provider's part (session, read, projection); `store_ms`
@@ -374,6 +386,12 @@ fn jitter(interval: Duration) -> Duration {
     Duration::from_millis(rand::rng().random_range(0..=max_ms))
 }
 
+/// Whether a projection records exactly what the last recorded poll did: the same resources
+/// (but for `lastSeenAt`) and the same alert conditions, so the store has nothing to diff.
+fn same_poll(resources: &[Resource], alerts: &[AlertCondition], next: &Projection) -> bool {
+    same_resources(resources, &next.resources) && alerts == next.alerts.as_slice()
+}
+
 /// Whether two projected resource sets are equal but for `lastSeenAt`. The destructuring is
 /// exhaustive on purpose: a new field of `Resource` must be decided on here.
 fn same_resources(last: &[Resource], next: &[Resource]) -> bool {
@@ -405,4 +423,35 @@ fn same_resources(last: &[Resource], next: &[Resource]) -> bool {
                 && *metrics == b.metrics
                 && *details == b.details
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pylon_core::model::{AlertSeverity, AlertSource};
+
+    /// The unchanged-poll shortcut skips the alert lifecycle, so a poll whose resources are
+    /// unchanged but whose alert conditions differ must not take it.
+    #[test]
+    fn a_changed_alert_condition_defeats_the_unchanged_shortcut() {
+        let raised = AlertCondition {
+            resource_id: "c-vm-1".into(),
+            key: "health".into(),
+            source: AlertSource::Health,
+            severity: AlertSeverity::Critical,
+            name: "red".into(),
+            message: "red".into(),
+            since: None,
+            acknowledged: false,
+        };
+        let quiet = Projection::default();
+        let alarmed = Projection {
+            alerts: vec![raised.clone()],
+            ..Projection::default()
+        };
+        assert!(same_poll(&[], &[], &quiet));
+        assert!(!same_poll(&[], &[], &alarmed));
+        assert!(!same_poll(&[], std::slice::from_ref(&raised), &quiet));
+        assert!(same_poll(&[], &[raised], &alarmed));
+    }
 }

@@ -8,7 +8,7 @@ pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use pylon_core::model::Resource;
+use pylon_core::model::{Alert, AlertCondition, AlertSeverity, AlertState, Resource};
 use pylon_core::PollHealth;
 use serde_json::{Map, Value};
 
@@ -203,6 +203,27 @@ pub struct ResourceQuery {
     pub limit: u32,
 }
 
+/// The alert conditions of a successful poll and when they were observed: the time an alert
+/// opens (unless the provider knows when the condition was raised) and the time it resolves.
+#[derive(Debug, Clone, Copy)]
+pub struct PollAlerts<'a> {
+    pub conditions: &'a [AlertCondition],
+    pub observed_at: DateTime<Utc>,
+}
+
+/// Filters and paging for alert listings. Results are ordered by alert id, which is a
+/// UUIDv7 made when the alert opened, so pages run oldest first and stay stable.
+#[derive(Debug, Clone, Default)]
+pub struct AlertQuery {
+    pub state: Option<AlertState>,
+    pub severity: Option<AlertSeverity>,
+    pub connection_id: Option<String>,
+    pub resource_id: Option<String>,
+    /// Only alerts whose id sorts after this one (the paging cursor).
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
 /// Everything the host persists.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -235,20 +256,23 @@ pub trait Store: Send + Sync + 'static {
         observed: Option<&Value>,
     ) -> Result<bool, StoreError>;
 
-    /// Records a successful poll atomically: health, the observed summary and the complete
+    /// Records a successful poll atomically: health, the observed summary, the complete
     /// resource set of the connection (replacing the previous set; only changed resources
-    /// are rewritten). Returns `false`, writing nothing, when the connection no longer
-    /// exists.
+    /// are rewritten) and the alert lifecycle (a new condition opens an alert, a reported
+    /// one keeps its open alert, an open alert no longer reported resolves). Returns
+    /// `false`, writing nothing, when the connection no longer exists.
     async fn record_poll(
         &self,
         id: &str,
         health: &PollHealth,
         observed: &Value,
         resources: &[Resource],
+        alerts: PollAlerts<'_>,
     ) -> Result<bool, StoreError>;
-    /// Records a successful poll whose resources equal the last recorded set but for their
-    /// `lastSeenAt`: health, summary and when they were seen, without touching a resource
-    /// row. Returns `false` when the connection no longer exists.
+    /// Records a successful poll whose resources and alert conditions equal the last
+    /// recorded ones but for `lastSeenAt`: health, summary and when they were seen, without
+    /// touching a resource or alert row. Returns `false` when the connection no longer
+    /// exists.
     async fn record_unchanged_poll(
         &self,
         id: &str,
@@ -259,6 +283,8 @@ pub trait Store: Send + Sync + 'static {
     /// A page of resources as API JSON texts (see [`resource_json_text`]).
     async fn list_resources(&self, query: &ResourceQuery) -> Result<Vec<ResourceJson>, StoreError>;
     async fn get_resource(&self, id: &str) -> Result<Option<Value>, StoreError>;
+    /// A page of alerts, open and resolved.
+    async fn list_alerts(&self, query: &AlertQuery) -> Result<Vec<Alert>, StoreError>;
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
     async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;

@@ -3,12 +3,12 @@
 //! statement so a failure changes nothing.
 
 use super::{
-    format_time, parse_time, resource_json, resource_json_text, ConnectionRecord, ResourceJson,
-    ResourceQuery, Store, StoreError, StoredResource, TokenRecord,
+    format_time, parse_time, resource_json, resource_json_text, AlertQuery, ConnectionRecord,
+    PollAlerts, ResourceJson, ResourceQuery, Store, StoreError, StoredResource, TokenRecord,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use pylon_core::model::Resource;
+use pylon_core::model::{Alert, AlertSeverity, AlertSource, AlertState, Resource};
 use pylon_core::PollHealth;
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -20,6 +20,10 @@ const UPSERT_BATCH_ROWS: usize = 500;
 use std::str::FromStr;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Resolved alerts older than this are pruned when their connection records a poll, so the
+/// table stays bounded by what is open plus a month of history.
+const RESOLVED_ALERT_RETENTION_DAYS: i64 = 30;
 
 /// How often `last_used_at` is refreshed at most, to keep authentication free of writes.
 const TOKEN_TOUCH_INTERVAL_SECONDS: i64 = 60;
@@ -104,6 +108,133 @@ fn token_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<TokenRecord, StoreErr
         created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
         last_used_at: last_used.as_deref().map(parse_time).transpose()?,
     })
+}
+
+fn alert_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Alert, StoreError> {
+    let severity: String = row.try_get("severity")?;
+    let source: String = row.try_get("source")?;
+    let resolved_at: Option<String> = row.try_get("resolved_at")?;
+    Ok(Alert {
+        id: row.try_get("id")?,
+        resource_id: row.try_get("resource_id")?,
+        connection_id: row.try_get("connection_id")?,
+        severity: AlertSeverity::parse(&severity)
+            .ok_or_else(|| StoreError::Corrupt(format!("alert severity {severity:?}")))?,
+        state: if resolved_at.is_some() {
+            AlertState::Resolved
+        } else {
+            AlertState::Active
+        },
+        source: AlertSource::parse(&source)
+            .ok_or_else(|| StoreError::Corrupt(format!("alert source {source:?}")))?,
+        name: row.try_get("name")?,
+        message: row.try_get("message")?,
+        since: parse_time(&row.try_get::<String, _>("since")?)?,
+        resolved_at: resolved_at.as_deref().map(parse_time).transpose()?,
+        acknowledged: row.try_get("acknowledged")?,
+    })
+}
+
+/// An open alert as read back for the lifecycle diff.
+#[derive(sqlx::FromRow)]
+struct OpenAlert {
+    id: String,
+    resource_id: String,
+    condition_key: String,
+    severity: String,
+    name: String,
+    message: String,
+    acknowledged: bool,
+}
+
+/// The alert lifecycle of one successful poll, inside its transaction: conditions not open
+/// yet open an alert; open ones still reported stay open (their severity, name, message and
+/// acknowledgement follow the platform); open ones no longer reported resolve at the poll's
+/// time. A repeated `(resource, key)` in one poll counts once, the first report winning.
+async fn apply_alerts(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    connection_id: &str,
+    alerts: PollAlerts<'_>,
+) -> Result<(), StoreError> {
+    let open: Vec<OpenAlert> = sqlx::query_as(
+        "SELECT id, resource_id, condition_key, severity, name, message, acknowledged
+         FROM alerts WHERE connection_id = ? AND resolved_at IS NULL",
+    )
+    .bind(connection_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut open: HashMap<(&str, &str), &OpenAlert> = open
+        .iter()
+        .map(|alert| {
+            (
+                (alert.resource_id.as_str(), alert.condition_key.as_str()),
+                alert,
+            )
+        })
+        .collect();
+    let at = format_time(alerts.observed_at);
+    let mut reported = HashSet::new();
+    for condition in alerts.conditions {
+        let key = (condition.resource_id.as_str(), condition.key.as_str());
+        if !reported.insert(key) {
+            continue;
+        }
+        match open.remove(&key) {
+            Some(alert) => {
+                let same = alert.severity == condition.severity.as_str()
+                    && alert.name == condition.name
+                    && alert.message == condition.message
+                    && alert.acknowledged == condition.acknowledged;
+                if !same {
+                    sqlx::query(
+                        "UPDATE alerts SET severity = ?, name = ?, message = ?, acknowledged = ?
+                         WHERE id = ?",
+                    )
+                    .bind(condition.severity.as_str())
+                    .bind(&condition.name)
+                    .bind(&condition.message)
+                    .bind(condition.acknowledged)
+                    .bind(&alert.id)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO alerts (id, connection_id, resource_id, condition_key, source,
+                        severity, name, message, since, resolved_at, acknowledged)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+                )
+                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(connection_id)
+                .bind(&condition.resource_id)
+                .bind(&condition.key)
+                .bind(condition.source.as_str())
+                .bind(condition.severity.as_str())
+                .bind(&condition.name)
+                .bind(&condition.message)
+                .bind(condition.since.map_or_else(|| at.clone(), format_time))
+                .bind(condition.acknowledged)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+    }
+    for gone in open.values() {
+        sqlx::query("UPDATE alerts SET resolved_at = ? WHERE id = ?")
+            .bind(&at)
+            .bind(&gone.id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let prune_before =
+        format_time(alerts.observed_at - Duration::days(RESOLVED_ALERT_RETENTION_DAYS));
+    sqlx::query("DELETE FROM alerts WHERE connection_id = ? AND resolved_at < ?")
+        .bind(connection_id)
+        .bind(prune_before)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
@@ -246,6 +377,7 @@ impl Store for SqliteStore {
         health: &PollHealth,
         observed: &Value,
         resources: &[Resource],
+        alerts: PollAlerts<'_>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         // The first statement writes, so the transaction takes SQLite's write lock at once
@@ -323,6 +455,7 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        apply_alerts(&mut tx, id, alerts).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -400,6 +533,39 @@ impl Store for SqliteStore {
         .await?;
         row.map(|(body, seen_at)| resource_json(&body, &seen_at))
             .transpose()
+    }
+
+    async fn list_alerts(&self, query: &AlertQuery) -> Result<Vec<Alert>, StoreError> {
+        let mut sql = sqlx::QueryBuilder::<sqlx::Sqlite>::new("SELECT * FROM alerts WHERE 1 = 1");
+        match query.state {
+            Some(AlertState::Active) => {
+                sql.push(" AND resolved_at IS NULL");
+            }
+            Some(AlertState::Resolved) => {
+                sql.push(" AND resolved_at IS NOT NULL");
+            }
+            None => {}
+        }
+        if let Some(severity) = query.severity {
+            sql.push(" AND severity = ").push_bind(severity.as_str());
+        }
+        if let Some(connection) = &query.connection_id {
+            sql.push(" AND connection_id = ").push_bind(connection);
+        }
+        if let Some(resource) = &query.resource_id {
+            sql.push(" AND resource_id = ").push_bind(resource);
+        }
+        if let Some(after) = &query.after {
+            sql.push(" AND id > ").push_bind(after);
+        }
+        sql.push(" ORDER BY id LIMIT ")
+            .push_bind(i64::from(query.limit));
+        sql.build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(alert_from_row)
+            .collect()
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError> {

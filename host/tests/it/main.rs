@@ -2,6 +2,7 @@
 //! file, a few over a real socket, and the `pylon` binary itself. vCenter behaviour comes
 //! from the real govmomi simulator (`pylon-vcsim`).
 
+mod alerts;
 mod auth;
 mod binary;
 mod conformance;

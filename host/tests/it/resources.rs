@@ -9,7 +9,16 @@ use pylon_core::model::{
     LatestMetrics, Projection, Resource, ResourceStatus, ResourceType, Topology, TopologyCounts,
 };
 use pylon_core::{PollHealth, SystemIdentity};
+use pylon_host::store::PollAlerts;
 use serde_json::{Map, Value};
+
+/// A poll that reports no alert conditions.
+fn no_alerts() -> PollAlerts<'static> {
+    PollAlerts {
+        conditions: &[],
+        observed_at: Utc::now(),
+    }
+}
 
 fn resource(connection: &str, kind: ResourceType, n: usize) -> Resource {
     Resource {
@@ -50,7 +59,7 @@ async fn seeded(app: &TestApp, name: &str, agents: usize, vms: usize) -> String 
     assert!(app
         .state
         .store
-        .record_poll(&id, &health, &observed, &projection.resources)
+        .record_poll(&id, &health, &observed, &projection.resources, no_alerts())
         .await
         .unwrap());
     id
@@ -187,7 +196,7 @@ async fn record(app: &TestApp, id: &str, resources: Vec<Resource>) {
     assert!(app
         .state
         .store
-        .record_poll(id, &health, &observed, &projection.resources)
+        .record_poll(id, &health, &observed, &projection.resources, no_alerts())
         .await
         .unwrap());
 }
