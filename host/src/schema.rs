@@ -8,6 +8,7 @@
 //! provider gets its schema without touching this module. Output is deterministic: keys
 //! sorted, two-space indentation, trailing newline.
 
+use crate::api::alerts::AlertPage;
 use crate::api::connections::{ConnectionItem, Deleted, TestResult};
 use crate::api::error::ErrorEnvelope;
 use crate::api::resources::{ResourcePage, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
@@ -16,7 +17,7 @@ use crate::auth::{required_scope, Access};
 use axum::http::Method;
 use pylon_core::descriptor::{FieldDefault, FieldKind, FieldSpec};
 use pylon_core::draft::{DEFAULT_POLL_INTERVAL_SECONDS, MAX_NAME_LENGTH, POLL_INTERVAL_RANGE};
-use pylon_core::model::{Resource, ResourceType};
+use pylon_core::model::{Alert, Resource, ResourceType};
 use pylon_core::{Capabilities, FailureCategory, PlatformDescriptor, Registry, SecretString};
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
@@ -88,6 +89,8 @@ fn root_schema<T: JsonSchema>() -> Value {
 /// Every JSON Schema file, sorted by name, followed by `openapi.json`.
 pub fn documents(registry: &Registry) -> Result<Vec<Document>, SchemaError> {
     let mut documents: Vec<Document> = vec![
+        ("alert", root_schema::<Alert>()),
+        ("alert-page", root_schema::<AlertPage>()),
         ("capabilities", root_schema::<Capabilities>()),
         ("connection", root_schema::<ConnectionItem>()),
         ("connection-deleted", root_schema::<Deleted>()),
@@ -408,6 +411,15 @@ const ROUTES: &[Route] = &[
         answer: Answer::Schema(200, "Resource"),
         errors: &[404],
     },
+    Route {
+        method: "GET",
+        pattern: "/api/alerts",
+        summary: "Alerts from platform alarms and health, active and resolved, filtered and \
+                  paged in the order they opened.",
+        body: Body::None,
+        answer: Answer::Schema(200, "AlertPage"),
+        errors: &[],
+    },
 ];
 
 /// The documented `(method, route pattern)` pairs, as registered in the router.
@@ -434,6 +446,7 @@ fn component_schemas() -> Map<String, Value> {
     generator.subschema_for::<TestResult>();
     generator.subschema_for::<ResourcePage>();
     generator.subschema_for::<Resource>();
+    generator.subschema_for::<AlertPage>();
     generator.subschema_for::<ErrorEnvelope>();
     generator.subschema_for::<FailureCategory>();
     generator.take_definitions(true)
@@ -541,6 +554,42 @@ fn resource_query_parameters() -> Vec<Value> {
     ]
 }
 
+fn alert_query_parameters() -> Vec<Value> {
+    let mut parameters = vec![
+        parameter(
+            "state",
+            "query",
+            "Only active or only resolved alerts.",
+            json!({ "$ref": "#/components/schemas/AlertState" }),
+        ),
+        parameter(
+            "severity",
+            "query",
+            "Only alerts of this severity.",
+            json!({ "$ref": "#/components/schemas/AlertSeverity" }),
+        ),
+        parameter(
+            "connection",
+            "query",
+            "Only alerts of this connection id.",
+            json!({ "type": "string" }),
+        ),
+        parameter(
+            "resource",
+            "query",
+            "Only alerts on this resource id.",
+            json!({ "type": "string" }),
+        ),
+    ];
+    // `limit` and `cursor` page alerts exactly as they page resources.
+    parameters.extend(
+        resource_query_parameters()
+            .into_iter()
+            .filter(|p| matches!(p["name"].as_str(), Some("limit" | "cursor"))),
+    );
+    parameters
+}
+
 fn operation(
     route: &Route,
     slug: Option<&str>,
@@ -579,6 +628,9 @@ fn operation(
     if route.pattern == "/api/resources" {
         parameters.extend(resource_query_parameters());
     }
+    if route.pattern == "/api/alerts" {
+        parameters.extend(alert_query_parameters());
+    }
     if !parameters.is_empty() {
         op.insert("parameters".into(), Value::Array(parameters));
     }
@@ -614,7 +666,8 @@ fn operation(
         status.to_string(),
         json!({ "description": "Success.", "content": content }),
     );
-    let takes_input = request.is_some() || route.pattern == "/api/resources";
+    let takes_input =
+        request.is_some() || matches!(route.pattern, "/api/resources" | "/api/alerts");
     if takes_input {
         responses.insert(
             "400".into(),

@@ -1,6 +1,7 @@
 //! The HTTP API. [`app`] builds the whole router from the application state; `main` only
 //! wires configuration to it.
 
+pub mod alerts;
 pub mod connections;
 pub mod error;
 pub mod extract;
@@ -26,6 +27,7 @@ pub fn app(state: AppState) -> Router {
         .merge(tokens::router())
         .merge(connections::router())
         .merge(resources::router())
+        .merge(alerts::router())
         .merge(openapi::router())
         .merge(metrics::router())
         .merge(crate::ui::router())

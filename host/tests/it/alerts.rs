@@ -165,3 +165,174 @@ async fn alerts_open_once_follow_their_condition_resolve_reopen_and_survive_rest
     assert_eq!(status, StatusCode::OK);
     assert!(stored(&app, &id).await.is_empty());
 }
+
+/// GETs an alert list and returns its items' resource ids and states, and the next cursor.
+async fn page(app: &TestApp, query: &str) -> (Vec<(String, String)>, Option<String>) {
+    let (status, body) = app.get(&format!("/api/alerts?{query}")).await;
+    assert_eq!(status, StatusCode::OK, "{query}: {body}");
+    let items = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["resourceId"].as_str().unwrap().to_owned(),
+                a["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    (items, body["nextCursor"].as_str().map(str::to_owned))
+}
+
+#[tokio::test]
+async fn the_alert_list_filters_pages_and_refuses_bad_filters() {
+    let app = TestApp::new().await;
+    let one = app.create(offline_draft("one")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let two = app.create(offline_draft("two")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let t0 = Utc::now();
+    poll(
+        &app,
+        &one,
+        t0,
+        &[
+            condition("one-vm-1", "health", AlertSeverity::Critical),
+            condition("one-vm-2", "health", AlertSeverity::Warning),
+            condition("one-vm-3", "health", AlertSeverity::Info),
+        ],
+    )
+    .await;
+    poll(
+        &app,
+        &two,
+        t0,
+        &[condition("two-vm-1", "health", AlertSeverity::Critical)],
+    )
+    .await;
+    // `one-vm-3` clears.
+    poll(
+        &app,
+        &one,
+        t0 + Duration::seconds(60),
+        &[
+            condition("one-vm-1", "health", AlertSeverity::Critical),
+            condition("one-vm-2", "health", AlertSeverity::Warning),
+        ],
+    )
+    .await;
+
+    let active = |r: &str| (r.to_owned(), "active".to_owned());
+    let resolved = |r: &str| (r.to_owned(), "resolved".to_owned());
+    for (query, expected) in [
+        (
+            "",
+            vec![
+                active("one-vm-1"),
+                active("one-vm-2"),
+                resolved("one-vm-3"),
+                active("two-vm-1"),
+            ],
+        ),
+        (
+            "state=active",
+            vec![active("one-vm-1"), active("one-vm-2"), active("two-vm-1")],
+        ),
+        ("state=resolved", vec![resolved("one-vm-3")]),
+        (
+            "severity=critical",
+            vec![active("one-vm-1"), active("two-vm-1")],
+        ),
+        (&format!("connection={two}"), vec![active("two-vm-1")]),
+        ("resource=one-vm-2", vec![active("one-vm-2")]),
+        (
+            &format!("connection={one}&severity=warning&state=active"),
+            vec![active("one-vm-2")],
+        ),
+        ("resource=nothing-here", vec![]),
+    ] {
+        let (items, next) = page(&app, query).await;
+        assert_eq!(items, expected, "{query}");
+        assert_eq!(next, None, "{query}");
+    }
+
+    // A real answer, with active and resolved alerts, matches the published schema.
+    let (_, body) = app.get("/api/alerts").await;
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../schemas/alert-page.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let problems: Vec<String> = jsonschema::validator_for(&schema)
+        .unwrap()
+        .iter_errors(&body)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(problems.is_empty(), "{problems:#?}\n{body:#}");
+
+    // Pages of one cover every alert once, in the order of the full list.
+    let (all, _) = page(&app, "").await;
+    let mut walked = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let query = match &cursor {
+            Some(c) => format!("limit=1&cursor={c}"),
+            None => "limit=1".to_owned(),
+        };
+        let (items, next) = page(&app, &query).await;
+        assert_eq!(items.len(), 1, "{query}");
+        walked.extend(items);
+        match next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(walked, all);
+
+    for (query, field) in [
+        ("state=open", "state"),
+        ("severity=red", "severity"),
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("cursor=%%%", "cursor"),
+        ("sort=since", "sort"),
+    ] {
+        let (status, body) = app.get(&format!("/api/alerts?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["code"], "validation_error");
+        assert!(
+            body["details"]["fields"][field].is_string(),
+            "{query}: {body}"
+        );
+    }
+
+    // Reading alerts takes `monitoring:read`.
+    let settings = app.token(&["settings:read"]).await;
+    let (status, body) = app
+        .call(
+            axum::http::Method::GET,
+            "/api/alerts",
+            Some(&settings),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["details"]["requiredScope"], "monitoring:read");
+    let monitoring = app.token(&["monitoring:read"]).await;
+    let (status, body) = app
+        .call(
+            axum::http::Method::GET,
+            "/api/alerts",
+            Some(&monitoring),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
