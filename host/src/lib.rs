@@ -6,6 +6,7 @@
 //! The one exception is the link line below that pulls each provider crate into the binary.
 
 // Link every provider crate so its `inventory` registration is kept by the linker.
+use pylon_file as _;
 use pylon_vsphere as _;
 
 pub mod api;

@@ -7,6 +7,7 @@ mod auth;
 mod binary;
 mod conformance;
 mod connections;
+mod file_provider;
 mod persistence;
 mod polling;
 mod resources;
