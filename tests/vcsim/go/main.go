@@ -14,6 +14,12 @@
 //	power-off-vm <name>
 //	power-on-vm <name>
 //	snapshot-vm <name> <snapshot name>   (CreateSnapshot_Task; the new one becomes current)
+//	set-status <type> <name> <status>    (overallStatus of the one VirtualMachine, HostSystem
+//	                                      or Datastore so named: green, yellow, red or gray)
+//
+// No vSphere method sets an entity's overallStatus (vCenter derives it from alarms, which
+// the simulator does not evaluate), so set-status changes the simulator's registry directly
+// through Map.Update, which also notifies property collectors, as a real change would.
 //
 // Build: GOPATH=/usr/share/gocode GO111MODULE=off go build -o pylon-vcsim main.go
 package main
@@ -50,6 +56,8 @@ import (
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 type inventory struct {
@@ -283,6 +291,8 @@ func runCommand(sdk *url.URL, fields []string) error {
 			return err
 		}
 		return wait(vm.CreateSnapshot(ctx, fields[2], "made by a Pylon test", false, false))
+	case fields[0] == "set-status" && len(fields) == 4:
+		return setStatus(fields[1], fields[2], fields[3])
 	case fields[0] == "power-on-vm" && len(fields) == 2:
 		vm, err := vmNamed(fields[1])
 		if err != nil {
@@ -292,6 +302,36 @@ func runCommand(sdk *url.URL, fields []string) error {
 	default:
 		return fmt.Errorf("unknown command %q", strings.Join(fields, " "))
 	}
+}
+
+// setStatus sets the overallStatus of the one entity of type kind called name.
+func setStatus(kind, name, status string) error {
+	switch kind {
+	case "VirtualMachine", "HostSystem", "Datastore":
+	default:
+		return fmt.Errorf("set-status supports VirtualMachine, HostSystem and Datastore, not %q", kind)
+	}
+	switch status {
+	case "green", "yellow", "red", "gray":
+	default:
+		return fmt.Errorf("unknown status %q", status)
+	}
+	var found []mo.Entity
+	for _, entity := range simulator.Map.All(kind) {
+		if entity.Entity().Name == name {
+			found = append(found, entity)
+		}
+	}
+	if len(found) != 1 {
+		return fmt.Errorf("%d objects of type %s are named %q", len(found), kind, name)
+	}
+	entity := found[0]
+	simulator.Map.WithLock(entity, func() {
+		simulator.Map.Update(entity, []types.PropertyChange{
+			{Name: "overallStatus", Val: types.ManagedEntityStatus(status)},
+		})
+	})
+	return nil
 }
 
 // countInventory counts the entities in the simulator's registry by managed object type.

@@ -304,6 +304,14 @@ impl Simulator {
         self.command(&["snapshot-vm", name, snapshot]).await;
     }
 
+    /// Sets the `overallStatus` (`green`, `yellow`, `red` or `gray`) of the one object of
+    /// `kind` (`VirtualMachine`, `HostSystem` or `Datastore`) called `name`. No vSphere method
+    /// does this, so the launcher changes its registry directly; property collectors see the
+    /// change like any other.
+    pub async fn set_overall_status(&self, kind: &str, name: &str, status: &str) {
+        self.command(&["set-status", kind, name, status]).await;
+    }
+
     /// Powers on the one VM called `name` (`PowerOnVM_Task`).
     pub async fn power_on_vm(&self, name: &str) {
         self.command(&["power-on-vm", name]).await;

@@ -2,6 +2,8 @@
 //! host), `vm` and `storage` (datastore) resources with ids, topology, relations, latest
 //! metrics, details and status, plus topology counts and the issues of a partial read.
 //!
+//! Alert conditions come from each projected object's `overallStatus` (see `alerts.rs`).
+//!
 //! [`project`] is pure: the same snapshot always gives the same projection, resources sorted
 //! by id, so the host can diff polls and tests can compare whole projections.
 //!
@@ -62,6 +64,7 @@
     )
 )]
 
+mod alerts;
 #[cfg(test)]
 mod tests;
 
@@ -127,11 +130,11 @@ pub(crate) fn project(
     resources.sort_by(|left, right| left.id.cmp(&right.id));
     Projection {
         system: system.clone(),
-        resources,
         topology: count_topology(&tree),
         issues: issues.finish(),
         collected_at,
-        alerts: Vec::new(),
+        alerts: alerts::health_alerts(&resources),
+        resources,
     }
 }
 

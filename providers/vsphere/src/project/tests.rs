@@ -1238,3 +1238,77 @@ fn metric_arithmetic_is_safe() {
         Some(100.0)
     );
 }
+
+#[test]
+fn red_and_yellow_overall_status_raise_health_alerts() {
+    let snapshot = snapshot_of(RETRIEVE_VPX);
+    // The recorded simulator is all green: nothing is raised.
+    assert_eq!(projection_of(&snapshot).alerts, vec![]);
+
+    let datastore = snapshot
+        .objects_of(paths::datastore::KIND)
+        .next()
+        .map(|(obj, _)| obj.clone())
+        .expect("a datastore");
+    let status = |obj: &MoRef, colour: &str| {
+        modify(obj, paths::OVERALL_STATUS, "ManagedEntityStatus", colour)
+    };
+    let projection = projection_of(&applied(
+        snapshot,
+        &[
+            status(&vm("vm-105"), "red"),
+            status(&host("host-34"), "yellow"),
+            status(&datastore, "red"),
+            // Gray (vCenter cannot tell) raises nothing.
+            status(&vm("vm-108"), "gray"),
+        ],
+    ));
+    let alerts: Vec<Value> = projection
+        .alerts
+        .iter()
+        .map(|alert| {
+            let on = projection
+                .resources
+                .iter()
+                .find(|r| r.id == alert.resource_id)
+                .expect("an alert names a projected resource");
+            json!({
+                "on": qualified_name(on),
+                "key": alert.key,
+                "source": alert.source,
+                "severity": alert.severity,
+                "name": alert.name,
+                "since": alert.since,
+            })
+        })
+        .collect();
+    let mut expected = vec![
+        json!({ "on": resource_name(&projection, &vm("vm-105")), "key": "health",
+                "source": "health", "severity": "critical",
+                "name": "Virtual machine health is red", "since": null }),
+        json!({ "on": resource_name(&projection, &host("host-34")), "key": "health",
+                "source": "health", "severity": "warning",
+                "name": "Host health is yellow", "since": null }),
+        json!({ "on": resource_name(&projection, &datastore), "key": "health",
+                "source": "health", "severity": "critical",
+                "name": "Datastore health is red", "since": null }),
+    ];
+    // Alerts come in resource id order.
+    let order = |v: &Value| {
+        let name = v["on"].as_str().unwrap_or_default().to_owned();
+        by_name(&projection).get(&name).map(|r| r.id.clone())
+    };
+    expected.sort_by_key(order);
+    check_json(Value::Array(alerts), Value::Array(expected));
+    assert!(projection.alerts[0].message.contains("overall status"));
+}
+
+/// The qualified name of the resource projected from `obj`.
+fn resource_name(projection: &Projection, obj: &MoRef) -> String {
+    projection
+        .resources
+        .iter()
+        .find(|r| r.identity.get("nativeId").and_then(Value::as_str) == Some(obj.value.as_str()))
+        .map(qualified_name)
+        .expect("a projected resource")
+}
