@@ -136,7 +136,8 @@ try {
     await input.focus();
     await page.keyboard.type(ADMIN);
     await page.keyboard.press('Enter');
-    await page.getByRole('heading', { level: 1, name: vsphere.displayName }).waitFor();
+    // The workspace opens on the first provider in platform-id order.
+    await page.getByRole('heading', { level: 1, name: platforms[0].displayName }).waitFor();
     check(await page.evaluate(() => sessionStorage.getItem('pylon.token')) === ADMIN, 'token kept in sessionStorage');
     check(!page.url().includes(ADMIN), 'the token is not in the URL');
     check(await page.evaluate(() => localStorage.length) === 0, 'nothing in localStorage');
@@ -148,6 +149,8 @@ try {
       await nav.getByRole('link', { name: platform.displayName, exact: true }).waitFor();
     }
     await nav.getByRole('link', { name: 'Resources', exact: true }).waitFor();
+    await nav.getByRole('link', { name: vsphere.displayName, exact: true }).click();
+    await page.getByRole('heading', { level: 1, name: vsphere.displayName }).waitFor();
     const current = nav.locator('[aria-current="page"]');
     check(await current.textContent() === vsphere.displayName, 'the provider tab is current');
     await page.getByText(`No ${vsphere.displayName} connections yet`).waitFor();
