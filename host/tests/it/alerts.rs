@@ -336,3 +336,115 @@ async fn the_alert_list_filters_pages_and_refuses_bad_filters() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+/// Asks for a poll and waits until one recorded after `previous` (its `collectedAt`)
+/// finished, successfully or not; returns the connection item.
+async fn next_poll(app: &TestApp, id: &str) -> serde_json::Value {
+    let before = app.item(id).await;
+    let attempted = before["poll"]["lastAttemptAt"].clone();
+    app.state.scheduler.poll_now(id).await;
+    let started = std::time::Instant::now();
+    loop {
+        let item = app.item(id).await;
+        if item["poll"]["lastAttemptAt"] != attempted && item["poll"]["status"] != "pending" {
+            return item;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "timed out waiting for a poll: {item}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn alert_items(app: &TestApp, query: &str) -> Vec<serde_json::Value> {
+    let (status, body) = app.get(&format!("/api/alerts?limit=1000&{query}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["items"].as_array().unwrap().clone()
+}
+
+/// The simulator's health rollup through the scheduler: a red VM and a yellow host open one
+/// alert each, later polls keep them without duplicates, a VM back to green resolves its
+/// alert, a restart keeps them all and a failed poll changes nothing.
+#[tokio::test]
+async fn simulator_health_alerts_open_stay_resolve_and_survive_a_restart() {
+    use crate::support::sim_draft;
+    use pylon_vcsim::{Simulator, SimulatorOptions};
+
+    let sim = Simulator::start(SimulatorOptions::default()).await;
+    let app = TestApp::new().await;
+    let id = app.create(sim_draft(&sim, "lab", "pw")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let item = next_poll(&app, &id).await;
+    assert_eq!(item["poll"]["status"], "healthy", "{item}");
+    assert_eq!(alert_items(&app, "").await, Vec::<serde_json::Value>::new());
+
+    sim.set_overall_status("VirtualMachine", "DC0_H0_VM0", "red")
+        .await;
+    sim.set_overall_status("HostSystem", "DC0_H0", "yellow")
+        .await;
+    next_poll(&app, &id).await;
+    let opened = alert_items(&app, "state=active").await;
+    let (_, resources) = app
+        .get(&format!("/api/resources?limit=1000&connection={id}"))
+        .await;
+    let id_of = |name: &str| -> String {
+        let found: Vec<&serde_json::Value> = resources["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["name"] == name)
+            .collect();
+        assert_eq!(found.len(), 1, "{name}");
+        found[0]["id"].as_str().unwrap().to_owned()
+    };
+    let by_name = |alerts: &[serde_json::Value], name: &str| -> serde_json::Value {
+        let resource = id_of(name);
+        let found: Vec<&serde_json::Value> = alerts
+            .iter()
+            .filter(|a| a["resourceId"] == resource.as_str())
+            .collect();
+        assert_eq!(found.len(), 1, "{name}: {alerts:#?}");
+        found[0].clone()
+    };
+    assert_eq!(opened.len(), 2, "{opened:#?}");
+    let vm = by_name(&opened, "DC0_H0_VM0");
+    let host = by_name(&opened, "DC0_H0");
+    assert_eq!(vm["severity"], "critical", "{vm}");
+    assert_eq!(vm["source"], "health");
+    assert_eq!(vm["connectionId"], id.as_str());
+    assert_eq!(host["severity"], "warning", "{host}");
+
+    // Later polls keep the same two alerts.
+    next_poll(&app, &id).await;
+    next_poll(&app, &id).await;
+    assert_eq!(alert_items(&app, "").await, opened);
+
+    // The VM turns green: its alert resolves, the host's stays.
+    sim.set_overall_status("VirtualMachine", "DC0_H0_VM0", "green")
+        .await;
+    next_poll(&app, &id).await;
+    let resolved = alert_items(&app, "state=resolved").await;
+    assert_eq!(resolved.len(), 1, "{resolved:#?}");
+    assert_eq!(resolved[0]["id"], vm["id"]);
+    assert!(resolved[0]["resolvedAt"].is_string(), "{}", resolved[0]);
+    assert_eq!(alert_items(&app, "state=active").await, vec![host.clone()]);
+
+    // A restart keeps every alert, and polls after it open no duplicate.
+    let before = alert_items(&app, "").await;
+    app.state.scheduler.shutdown().await;
+    let app = TestApp::open(app.stop()).await;
+    assert_eq!(alert_items(&app, "").await, before);
+    let item = next_poll(&app, &id).await;
+    assert_eq!(item["poll"]["status"], "healthy", "{item}");
+    assert_eq!(alert_items(&app, "").await, before);
+
+    // A failed poll changes nothing, though the host's condition is not reported.
+    sim.stop().await;
+    let item = next_poll(&app, &id).await;
+    assert_eq!(item["poll"]["status"], "failing", "{item}");
+    assert_eq!(alert_items(&app, "").await, before);
+    app.state.scheduler.shutdown().await;
+}
