@@ -271,8 +271,8 @@ export function resourcesView(platforms, params, onParams) {
     await Promise.all([
       guard(optional('GET', `/api/resources/${id}/metrics`), slots.series, 'Metric history', metricSeries),
       guard(optional('GET', `/api/resources/${id}/history?limit=20`), slots.history, 'History', historyList),
-      guard(optional('GET', '/api/alerts?limit=1000').then((answer) => (answer === null ? null
-        : (answer.items ?? []).filter((a) => a.resourceId === resource.id))), slots.alerts, 'Alerts', alertList),
+      guard(optional('GET', `/api/alerts?resource=${id}&limit=100`).then((answer) => (answer === null ? null
+        : answer.items ?? [])), slots.alerts, 'Alerts', alertList),
     ]);
   }
 
