@@ -99,20 +99,24 @@ async fn the_same_routes_serve_file_connections() {
         (&json!(2), &json!(3), &json!(2))
     );
 
-    // The scheduler polls a new connection at once; its resources carry the platform.
+    // The scheduler polls a new connection at once; its resources carry the platform. Wait
+    // for the poll's summary, not for `healthy`: the saved-connection test above already set
+    // that.
     let started = Instant::now();
     let item = loop {
         let item = file_item(&app, &id).await;
-        if item["poll"]["status"] == "healthy" {
+        if item["observed"].is_object() {
             break item;
         }
         assert!(
             started.elapsed() < Duration::from_secs(20),
-            "no healthy poll: {item}"
+            "no poll: {item}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    assert_eq!(item["poll"]["status"], "healthy", "{item}");
     assert_eq!(item["observed"]["system"]["name"], "Demo lab", "{item}");
+    assert_eq!(item["observed"]["vms"], 3, "{item}");
     assert_eq!(item["observed"]["topology"]["clusters"], 1, "{item}");
     let (status, page) = app
         .get("/api/resources?platform=static-file&limit=1000")

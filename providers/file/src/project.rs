@@ -105,8 +105,9 @@ pub(crate) fn project(
         topology: places.counts(),
         issues: issues.finish(),
         collected_at: observed_at,
-        // Format version 1 has no alerts yet (the support matrix says `planned`).
-        alerts: Vec::new(),
+        // Format version 1 has no alerts yet (the support matrix says `planned`); parts the
+        // model gains later start empty rather than breaking this crate.
+        ..Projection::default()
     }
 }
 

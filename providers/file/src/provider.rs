@@ -166,6 +166,13 @@ impl FileSession {
             Some((cached, file)) if *cached == stamp => Arc::clone(file),
             _ => {
                 let (stamp, file) = read::read(&self.path, POLL_READ_TIMEOUT).await?;
+                tracing::debug!(
+                    path = %self.path.display(),
+                    agents = file.agents.len(),
+                    vms = file.vms.len(),
+                    storage = file.storage.len(),
+                    "inventory file (re)read"
+                );
                 self.cached = Some((stamp, Arc::clone(&file)));
                 file
             }
