@@ -912,3 +912,103 @@ fn check_secrets(
         Verdict::Fail(format!("a secret appears in: {}", leaks.join(", ")))
     }
 }
+
+#[cfg(test)]
+mod secret_tests {
+    //! The no-secret-leak verdict for fixtures that name no secret. The broken providers in
+    //! `tests.rs` prove leaks are caught; these pin what an empty secret list means.
+
+    use super::*;
+    use crate::descriptor::{Capabilities, FieldSpec, IngestionMode, SupportMatrix};
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    const MATRIX: SupportMatrix = SupportMatrix {
+        connection_admission: SupportLevel::Supported,
+        inventory: SupportLevel::Supported,
+        alerts: SupportLevel::Planned,
+        history: SupportLevel::Planned,
+        metrics: SupportLevel::Planned,
+        assistant_read: SupportLevel::Planned,
+        assistant_control: SupportLevel::Planned,
+        control_actions: SupportLevel::Planned,
+    };
+
+    const fn descriptor(fields: &'static [FieldSpec]) -> PlatformDescriptor {
+        PlatformDescriptor {
+            platform: "secretless",
+            slug: "secretless",
+            display_name: "Secretless",
+            description: "A provider for the secret-check tests.",
+            ingestion_mode: IngestionMode::Poll,
+            projections: &["vm"],
+            readiness: ReadinessStage::Projection,
+            support_matrix: MATRIX,
+            capabilities: Capabilities {
+                alarms: false,
+                history: false,
+                snapshots: false,
+                metrics: false,
+                incremental_updates: false,
+            },
+            minimum_version: "1",
+            fields,
+        }
+    }
+
+    static WITHOUT_SECRETS: PlatformDescriptor = descriptor(&[]);
+    static WITH_A_SECRET: PlatformDescriptor = descriptor(&[FieldSpec {
+        name: "token",
+        label: "Token",
+        help: "An API token.",
+        kind: FieldKind::Text { max_length: 100 },
+        required: false,
+        secret: true,
+        default: None,
+    }]);
+
+    fn plan(secrets: &[&str]) -> FixturePlan {
+        FixturePlan {
+            good: Value::Null,
+            secrets: secrets.iter().map(|s| s.to_string()).collect(),
+            invalid: vec![],
+            failures: vec![],
+            not_produced: vec![],
+            golden: PathBuf::new(),
+            volatile: vec![],
+            test_timeout: Duration::from_secs(1),
+            waivers: vec![],
+        }
+    }
+
+    fn check(descriptor: &PlatformDescriptor, secrets: &[&str], output: &str) -> Verdict {
+        let mut outputs = Outputs::default();
+        outputs.add("output", output);
+        check_secrets(descriptor, &plan(secrets), None, &outputs)
+    }
+
+    #[test]
+    fn a_provider_without_secret_fields_needs_no_named_secret() {
+        assert_eq!(check(&WITHOUT_SECRETS, &[], "anything"), Verdict::Pass);
+    }
+
+    #[test]
+    fn a_declared_secret_field_still_requires_named_secrets() {
+        assert!(matches!(
+            check(&WITH_A_SECRET, &[], "anything"),
+            Verdict::Fail(_)
+        ));
+        assert!(matches!(
+            check(&WITHOUT_SECRETS, &["short"], "anything"),
+            Verdict::Fail(_)
+        ));
+        assert!(matches!(
+            check(
+                &WITHOUT_SECRETS,
+                &["canary-value"],
+                "has canary-value in it"
+            ),
+            Verdict::Fail(_)
+        ));
+    }
+}
