@@ -136,8 +136,9 @@ try {
     await input.focus();
     await page.keyboard.type(ADMIN);
     await page.keyboard.press('Enter');
-    // The workspace opens on the first provider in platform-id order.
-    await page.getByRole('heading', { level: 1, name: platforms[0].displayName }).waitFor();
+    // The workspace opens on the first provider tab, in display-name order (as `main.js` sorts).
+    const first = platforms.map((p) => p.displayName).sort((a, b) => a.localeCompare(b))[0];
+    await page.getByRole('heading', { level: 1, name: first }).waitFor();
     check(await page.evaluate(() => sessionStorage.getItem('pylon.token')) === ADMIN, 'token kept in sessionStorage');
     check(!page.url().includes(ADMIN), 'the token is not in the URL');
     check(await page.evaluate(() => localStorage.length) === 0, 'nothing in localStorage');
