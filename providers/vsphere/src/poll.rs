@@ -22,11 +22,12 @@
 use crate::classify::classify;
 use crate::client::{SessionError, SessionOptions, Stage, VcenterSession};
 use crate::config::VsphereTarget;
-use crate::inventory::paths::INVENTORY_TYPES;
+use crate::inventory::paths::{alarm, INVENTORY_TYPES, TRIGGERED_ALARM_STATE};
 use crate::inventory::request::{self, InventorySpec};
 use crate::inventory::types::MoRef;
 use crate::inventory::xml::{parse_moref_response, parse_retrieve_result, parse_update_set};
 use crate::inventory::InventorySnapshot;
+use crate::project::{AlarmCatalog, AlarmDefinition};
 use crate::BoxFuture;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -43,6 +44,8 @@ pub(crate) struct VsphereObservation {
     pub system: SystemIdentity,
     pub snapshot: Arc<InventorySnapshot>,
     pub collected_at: DateTime<Utc>,
+    /// The definitions of the alarms triggered in `snapshot`, as far as they could be read.
+    pub alarms: Arc<AlarmCatalog>,
 }
 
 /// Server-side objects created for incremental reads; they die with the session, and are
@@ -61,6 +64,9 @@ pub(crate) struct VspherePollSession {
     options: SessionOptions,
     session: Option<VcenterSession>,
     live: Option<LiveInventory>,
+    /// Alarm definitions read so far in this connection's life: definitions rarely change,
+    /// so each is read once, when a triggered alarm first names it.
+    alarms: Arc<AlarmCatalog>,
 }
 
 impl VspherePollSession {
@@ -74,6 +80,7 @@ impl VspherePollSession {
             options,
             session: Some(session),
             live: None,
+            alarms: Arc::new(AlarmCatalog::new()),
         }
     }
 
@@ -270,6 +277,7 @@ impl VspherePollSession {
 
     async fn observe(&mut self) -> Result<Observation, ProviderError> {
         let snapshot = self.collect().await?;
+        self.resolve_alarms(&snapshot).await;
         let system = match &self.session {
             Some(session) => session.about().system_identity(),
             None => SystemIdentity::default(),
@@ -278,7 +286,64 @@ impl VspherePollSession {
             system,
             snapshot,
             collected_at: Utc::now(),
+            alarms: Arc::clone(&self.alarms),
         }))
+    }
+
+    /// Reads the definitions of triggered alarms not in the catalog yet, with one
+    /// `RetrievePropertiesEx`. An alarm the answer leaves out (deleted meanwhile, or not
+    /// readable) is remembered as unreadable; the projection names it by id and reports it.
+    async fn resolve_alarms(&mut self, snapshot: &InventorySnapshot) {
+        let unknown: Vec<MoRef> = triggered_alarm_ids(snapshot)
+            .into_iter()
+            .filter(|alarm| !self.alarms.contains_key(&alarm.value))
+            .collect();
+        if unknown.is_empty() {
+            return;
+        }
+        let Some(session) = &self.session else {
+            return;
+        };
+        let collector = session.property_collector();
+        let refs: Vec<&MoRef> = unknown.iter().collect();
+        let body = request::retrieve_objects(&collector, alarm::KIND, alarm::PATHS, &refs);
+        // Names are a nicety: a failed read never fails the poll. The alarms are remembered
+        // as unreadable for this session (so a refusing vCenter is not asked every poll) and
+        // the projection reports them as a `degraded` issue.
+        let read = match call(session, "RetrievePropertiesEx", &body).await {
+            Ok(answer) => parse_retrieve_result(answer.as_bytes()).map_err(|e| e.to_string()),
+            Err(ReadError::Session(error)) => Err(error.to_string()),
+            Err(ReadError::SessionLost) => Err("the session ended".to_owned()),
+            Err(ReadError::Malformed(_, detail)) => Err(detail),
+        };
+        let read = match read {
+            Ok(read) => read,
+            Err(error) => {
+                tracing::debug!(address = %self.target.address(), %error, "reading alarm definitions failed");
+                let catalog = Arc::make_mut(&mut self.alarms);
+                for alarm in unknown {
+                    catalog.insert(alarm.value, None);
+                }
+                return;
+            }
+        };
+        let definitions = InventorySnapshot::from_results([read]);
+        let catalog = Arc::make_mut(&mut self.alarms);
+        for alarm in unknown {
+            let definition = definitions.get(&alarm).and_then(|object| {
+                let name = object.str(alarm::NAME).ok().flatten()?;
+                Some(AlarmDefinition {
+                    name: name.to_owned(),
+                    description: object
+                        .str(alarm::DESCRIPTION)
+                        .ok()
+                        .flatten()
+                        .unwrap_or_default()
+                        .to_owned(),
+                })
+            });
+            catalog.insert(alarm.value, definition);
+        }
     }
 
     async fn end(&mut self) {
@@ -386,4 +451,14 @@ async fn read_full(
         "ContinueRetrievePropertiesEx",
         format!("more than {MAX_PAGES} pages"),
     ))
+}
+
+/// The alarms triggered on any object of the snapshot, each once.
+fn triggered_alarm_ids(snapshot: &InventorySnapshot) -> std::collections::BTreeSet<MoRef> {
+    snapshot
+        .objects()
+        .filter_map(|(_, object)| object.alarm_states(TRIGGERED_ALARM_STATE).ok())
+        .flatten()
+        .filter_map(|state| state.alarm.clone())
+        .collect()
 }

@@ -84,6 +84,7 @@ impl Provider for VsphereProvider {
             &observed.snapshot,
             &observed.system,
             observed.collected_at,
+            &observed.alarms,
         ))
     }
 }

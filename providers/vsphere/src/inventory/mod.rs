@@ -37,8 +37,8 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 
 pub(crate) use types::{
-    MissingProperty, MoRef, Name, ObjectContent, ObjectUpdateKind, PropertyChangeOp, PropertyValue,
-    RetrieveResult, SnapshotInfo, SnapshotNode, SoapFault, UpdateSet,
+    AlarmState, MissingProperty, MoRef, Name, ObjectContent, ObjectUpdateKind, PropertyChangeOp,
+    PropertyValue, RetrieveResult, SnapshotInfo, SnapshotNode, SoapFault, UpdateSet,
 };
 pub(crate) use xml::{parse_retrieve_result, parse_update_set, XmlError};
 
@@ -147,6 +147,15 @@ impl ManagedObject {
             None => Ok(None),
             Some(PropertyValue::Snapshots(info)) => Ok(Some(info)),
             Some(other) => Err(mismatch(path, "a snapshot tree", other)),
+        }
+    }
+
+    /// An `ArrayOfAlarmState` property. Absent (nothing triggered) is empty.
+    pub(crate) fn alarm_states(&self, path: &str) -> Result<&[AlarmState], ValueMismatch> {
+        match self.get(path) {
+            None => Ok(&[]),
+            Some(PropertyValue::AlarmStates(states)) => Ok(states),
+            Some(other) => Err(mismatch(path, "a list of triggered alarms", other)),
         }
     }
 

@@ -40,6 +40,8 @@ impl TypePaths {
 pub(crate) const NAME: &str = "name";
 pub(crate) const PARENT: &str = "parent";
 pub(crate) const OVERALL_STATUS: &str = "overallStatus";
+/// The alarms triggered on an entity (`ArrayOfAlarmState`); absent when none are.
+pub(crate) const TRIGGERED_ALARM_STATE: &str = "triggeredAlarmState";
 
 pub(crate) const DATACENTER: &str = "Datacenter";
 pub(crate) const FOLDER: &str = "Folder";
@@ -56,7 +58,7 @@ pub(crate) const TOPOLOGY_PATHS: &[&str] = &[NAME, PARENT];
 
 /// ESXi hosts, projected as `agent`.
 pub(crate) mod host {
-    pub(crate) use super::{NAME, OVERALL_STATUS, PARENT};
+    pub(crate) use super::{NAME, OVERALL_STATUS, PARENT, TRIGGERED_ALARM_STATE};
 
     pub(crate) const KIND: &str = "HostSystem";
     pub(crate) const HARDWARE_UUID: &str = "summary.hardware.uuid";
@@ -82,6 +84,7 @@ pub(crate) mod host {
         NAME,
         PARENT,
         OVERALL_STATUS,
+        TRIGGERED_ALARM_STATE,
         HARDWARE_UUID,
         CPU_CORES,
         CPU_MHZ,
@@ -103,7 +106,7 @@ pub(crate) mod host {
 
 /// Virtual machines (and templates), projected as `vm`.
 pub(crate) mod vm {
-    pub(crate) use super::{NAME, OVERALL_STATUS, PARENT};
+    pub(crate) use super::{NAME, OVERALL_STATUS, PARENT, TRIGGERED_ALARM_STATE};
 
     pub(crate) const KIND: &str = "VirtualMachine";
     pub(crate) const RESOURCE_POOL: &str = "resourcePool";
@@ -138,6 +141,7 @@ pub(crate) mod vm {
         PARENT,
         RESOURCE_POOL,
         OVERALL_STATUS,
+        TRIGGERED_ALARM_STATE,
         HOST,
         POWER_STATE,
         CONNECTION_STATE,
@@ -164,7 +168,7 @@ pub(crate) mod vm {
 
 /// Datastores, projected as `storage`.
 pub(crate) mod datastore {
-    pub(crate) use super::{NAME, OVERALL_STATUS, PARENT};
+    pub(crate) use super::{NAME, OVERALL_STATUS, PARENT, TRIGGERED_ALARM_STATE};
 
     pub(crate) const KIND: &str = "Datastore";
     pub(crate) const URL: &str = "summary.url";
@@ -181,6 +185,7 @@ pub(crate) mod datastore {
         NAME,
         PARENT,
         OVERALL_STATUS,
+        TRIGGERED_ALARM_STATE,
         URL,
         CAPACITY,
         FREE_SPACE,
@@ -199,4 +204,13 @@ pub(crate) mod resource_pool {
     pub(crate) const OWNER: &str = "owner";
 
     pub(crate) const PATHS: &[&str] = &[NAME, PARENT, OWNER];
+}
+
+/// Alarm definitions: not in the inventory tree, read by id when a triggered alarm names one.
+pub(crate) mod alarm {
+    pub(crate) const KIND: &str = "Alarm";
+    pub(crate) const NAME: &str = "info.name";
+    pub(crate) const DESCRIPTION: &str = "info.description";
+
+    pub(crate) const PATHS: &[&str] = &[NAME, DESCRIPTION];
 }

@@ -75,6 +75,31 @@ pub(crate) fn retrieve_properties_ex(
     close_method(out, "RetrievePropertiesEx")
 }
 
+/// `RetrievePropertiesEx` of `paths` on exactly `objects` (all of type `kind`), without
+/// traversal: used for objects outside the inventory tree, such as alarm definitions.
+pub(crate) fn retrieve_objects(
+    collector: &MoRef,
+    kind: &str,
+    paths: &[&str],
+    objects: &[&MoRef],
+) -> String {
+    let mut out = open_method("RetrievePropertiesEx", collector);
+    out.push_str("<specSet><propSet>");
+    push_text(&mut out, "type", kind);
+    out.push_str("<all>false</all>");
+    for path in paths {
+        push_text(&mut out, "pathSet", path);
+    }
+    out.push_str("</propSet>");
+    for obj in objects {
+        out.push_str("<objectSet>");
+        push_moref(&mut out, "obj", obj);
+        out.push_str("<skip>false</skip></objectSet>");
+    }
+    out.push_str("</specSet><options></options>");
+    close_method(out, "RetrievePropertiesEx")
+}
+
 /// `ContinueRetrievePropertiesEx`: the next page after `token`.
 pub(crate) fn continue_retrieve_properties_ex(collector: &MoRef, token: &str) -> String {
     let mut out = open_method("ContinueRetrievePropertiesEx", collector);

@@ -125,6 +125,19 @@ fn render_value(value: &PropertyValue) -> Value {
                 "roots": info.roots.iter().map(node).collect::<Vec<_>>(),
             })
         }
+        PropertyValue::AlarmStates(states) => Value::Array(
+            states
+                .iter()
+                .map(|state| {
+                    json!({
+                        "alarm": state.alarm.as_ref().map(|a| a.to_string()),
+                        "overallStatus": state.overall_status,
+                        "time": state.time,
+                        "acknowledged": state.acknowledged,
+                    })
+                })
+                .collect(),
+        ),
         PropertyValue::Unsupported(name) => Value::from(format!("unsupported:{name}")),
     }
 }
@@ -313,6 +326,27 @@ fn request_bodies_follow_the_wsdl() {
              <specSet>{SPEC}</specSet><options><maxObjects>500</maxObjects></options></RetrievePropertiesEx>"
         ),
     );
+    // Alarm definitions are read by id, without a view or traversal.
+    let alarms = [
+        MoRef::new("Alarm", "alarm-1"),
+        MoRef::new("Alarm", "alarm-<2>"),
+    ];
+    check_request(
+        request::retrieve_objects(
+            &collector,
+            paths::alarm::KIND,
+            paths::alarm::PATHS,
+            &alarms.iter().collect::<Vec<_>>(),
+        ),
+        &format!(
+            "<RetrievePropertiesEx {OPEN}><_this type=\"PropertyCollector\">propertyCollector</_this>\
+             <specSet><propSet><type>Alarm</type><all>false</all><pathSet>info.name</pathSet>\
+             <pathSet>info.description</pathSet></propSet>\
+             <objectSet><obj type=\"Alarm\">alarm-1</obj><skip>false</skip></objectSet>\
+             <objectSet><obj type=\"Alarm\">alarm-&lt;2&gt;</obj><skip>false</skip></objectSet>\
+             </specSet><options></options></RetrievePropertiesEx>"
+        ),
+    );
     check_request(
         request::continue_retrieve_properties_ex(&collector, "tok<1>&2"),
         &format!(
@@ -373,9 +407,9 @@ fn every_inventory_type_is_requested_with_its_paths() {
             "ResourcePool"
         ]
     );
-    assert_eq!(paths::host::PATHS.len(), 19);
-    assert_eq!(paths::vm::PATHS.len(), 25);
-    assert_eq!(paths::datastore::PATHS.len(), 10);
+    assert_eq!(paths::host::PATHS.len(), 20);
+    assert_eq!(paths::vm::PATHS.len(), 26);
+    assert_eq!(paths::datastore::PATHS.len(), 11);
 }
 
 #[test]
@@ -424,6 +458,7 @@ fn the_recorded_answer_parses() {
             "summary.quickStats.uptimeSeconds": "int:0",
             "summary.storage.committed": "long:0",
             "summary.storage.uncommitted": "long:0",
+            "triggeredAlarmState": [],
             "datastore": [
                 "->Datastore:/tmp/pylon-vcsim-4xwZpd/govcsim-DC0-LocalDS_0-3497461644@folder-5"
             ],
@@ -491,9 +526,9 @@ fn a_not_authenticated_missing_set_is_a_session_fault() {
     let (obj, object) = snapshot.objects().next().expect("the VM is kept");
     assert_eq!(obj, &vm("vm-111"));
     assert_eq!(object.props().count(), 0);
-    // The answer was recorded before `snapshot` joined the VM paths: one issue per path
-    // it was asked for.
-    assert_eq!(snapshot.issues().count(), paths::vm::PATHS.len() - 1);
+    // The answer was recorded before `snapshot` and `triggeredAlarmState` joined the VM
+    // paths: one issue per path it was asked for.
+    assert_eq!(snapshot.issues().count(), paths::vm::PATHS.len() - 2);
     assert!(snapshot
         .issues()
         .all(|issue| issue.fault_type == NOT_AUTHENTICATED

@@ -195,8 +195,22 @@ pub(crate) enum PropertyValue {
     HostMounts(Vec<MoRef>),
     /// `VirtualMachineSnapshotInfo`: the VM's snapshot tree and the current snapshot.
     Snapshots(SnapshotInfo),
+    /// `ArrayOfAlarmState`: the alarms triggered on an entity (`triggeredAlarmState`).
+    AlarmStates(Vec<AlarmState>),
     /// Any other complex type, by its `xsi:type` local name.
     Unsupported(Name),
+}
+
+/// One triggered alarm (`AlarmState`), reduced to what an alert needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct AlarmState {
+    /// The alarm definition (`Alarm` managed object) that triggered.
+    pub alarm: Option<MoRef>,
+    /// `red`, `yellow`, `green` or `gray`.
+    pub overall_status: String,
+    /// When it triggered (`xsd:dateTime` text).
+    pub time: Option<String>,
+    pub acknowledged: bool,
 }
 
 /// A VM's snapshots (`VirtualMachineSnapshotInfo`).
@@ -242,6 +256,7 @@ impl PropertyValue {
             Self::Texts(_) => "ArrayOfString".to_owned(),
             Self::HostMounts(_) => "ArrayOfDatastoreHostMount".to_owned(),
             Self::Snapshots(_) => "VirtualMachineSnapshotInfo".to_owned(),
+            Self::AlarmStates(_) => "ArrayOfAlarmState".to_owned(),
             Self::Unsupported(name) => format!("unsupported type {name}"),
         }
     }

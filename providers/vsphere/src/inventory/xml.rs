@@ -24,7 +24,7 @@ use quick_xml::reader::Reader;
 use quick_xml::XmlVersion;
 
 use super::types::{
-    intern, MissingObject, MissingProperty, MoRef, Name, ObjectContent, ObjectUpdate,
+    intern, AlarmState, MissingObject, MissingProperty, MoRef, Name, ObjectContent, ObjectUpdate,
     ObjectUpdateKind, PropertyChange, PropertyChangeOp, PropertyFilterUpdate, PropertyValue,
     RetrieveResult, SnapshotInfo, SnapshotNode, SoapFault, UpdateSet,
 };
@@ -751,6 +751,23 @@ impl<'a> Cursor<'a> {
                     }
                 }
                 Ok(PropertyValue::Snapshots(info))
+            }
+            "ArrayOfAlarmState" => {
+                let mut states = Vec::new();
+                while self.child()?.is_some() {
+                    let mut state = AlarmState::default();
+                    while let Some(field) = self.child()? {
+                        match local_name(&field) {
+                            "alarm" => state.alarm = Some(self.moref(&field)?),
+                            "overallStatus" => state.overall_status = self.text()?.into_owned(),
+                            "time" => state.time = Some(self.text()?.into_owned()),
+                            "acknowledged" => state.acknowledged = self.boolean()?,
+                            _ => self.skip()?,
+                        }
+                    }
+                    states.push(state);
+                }
+                Ok(PropertyValue::AlarmStates(states))
             }
             _ => self.scalar_or_unsupported(xsi_type),
         }

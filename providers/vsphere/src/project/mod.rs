@@ -64,7 +64,7 @@
     )
 )]
 
-mod alerts;
+pub(crate) mod alerts;
 #[cfg(test)]
 mod tests;
 
@@ -79,11 +79,12 @@ use pylon_core::{FailureCategory, SystemIdentity};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::inventory::paths::{self, datastore, host, resource_pool, vm};
+use crate::inventory::paths::{self, datastore, host, resource_pool, vm, TRIGGERED_ALARM_STATE};
 use crate::inventory::{
     describe_kind, InventorySnapshot, ManagedObject, MoRef, SnapshotInfo, SnapshotIssue,
     SnapshotNode, ValueMismatch, NOT_AUTHENTICATED,
 };
+pub(crate) use alerts::{AlarmCatalog, AlarmDefinition};
 
 /// The platform id of every resource this provider projects.
 pub(crate) const PLATFORM: &str = "vmware-vsphere";
@@ -101,6 +102,7 @@ pub(crate) fn project(
     snapshot: &InventorySnapshot,
     system: &SystemIdentity,
     collected_at: DateTime<Utc>,
+    alarms: &AlarmCatalog,
 ) -> Projection {
     let mut issues = IssueCollector::default();
     for issue in snapshot.issues() {
@@ -128,12 +130,34 @@ pub(crate) fn project(
         resources.push(projector.datastore(obj, object));
     }
     resources.sort_by(|left, right| left.id.cmp(&right.id));
+    let mut alert_conditions = alerts::health_alerts(&resources);
+    let by_id: HashMap<&str, &Resource> = resources.iter().map(|r| (r.id.as_str(), r)).collect();
+    let mut unresolved = BTreeSet::new();
+    for (kind, _) in PROJECTED {
+        for (obj, object) in snapshot.objects_of(kind) {
+            let Some(resource) = ids.get(obj).and_then(|id| by_id.get(id.as_str())) else {
+                continue;
+            };
+            match object.alarm_states(TRIGGERED_ALARM_STATE) {
+                Ok(states) => alert_conditions.extend(alerts::alarm_alerts(
+                    resource,
+                    states,
+                    alarms,
+                    &mut unresolved,
+                )),
+                Err(mismatch) => issues.mismatch(snapshot, obj, mismatch),
+            }
+        }
+    }
+    alert_conditions.sort_by(|a, b| (&a.resource_id, &a.key).cmp(&(&b.resource_id, &b.key)));
+    let mut issues = issues.finish();
+    issues.extend(alerts::unresolved_issue(&unresolved));
     Projection {
         system: system.clone(),
         topology: count_topology(&tree),
-        issues: issues.finish(),
+        issues,
         collected_at,
-        alerts: alerts::health_alerts(&resources),
+        alerts: alert_conditions,
         resources,
     }
 }

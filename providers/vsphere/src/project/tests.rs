@@ -38,7 +38,13 @@ fn system() -> SystemIdentity {
 }
 
 fn projection_of(snapshot: &InventorySnapshot) -> Projection {
-    project(CONNECTION, snapshot, &system(), collected_at())
+    project(
+        CONNECTION,
+        snapshot,
+        &system(),
+        collected_at(),
+        &AlarmCatalog::new(),
+    )
 }
 
 fn applied(mut snapshot: InventorySnapshot, updates: &[UpdateSet]) -> InventorySnapshot {
@@ -771,11 +777,17 @@ fn ids_are_built_from_the_stable_key() {
 fn ids_of_two_connections_are_disjoint() {
     let snapshot = snapshot_of(RETRIEVE_VPX);
     let ids = |connection: &str| -> HashSet<String> {
-        project(connection, &snapshot, &system(), collected_at())
-            .resources
-            .into_iter()
-            .map(|r| r.id)
-            .collect()
+        project(
+            connection,
+            &snapshot,
+            &system(),
+            collected_at(),
+            &AlarmCatalog::new(),
+        )
+        .resources
+        .into_iter()
+        .map(|r| r.id)
+        .collect()
     };
     let first = ids("0190c0de-0000-7000-8000-00000000000a");
     let second = ids("0190c0de-0000-7000-8000-00000000000b");
@@ -1311,4 +1323,80 @@ fn resource_name(projection: &Projection, obj: &MoRef) -> String {
         .find(|r| r.identity.get("nativeId").and_then(Value::as_str) == Some(obj.value.as_str()))
         .map(qualified_name)
         .expect("a projected resource")
+}
+
+#[test]
+fn triggered_alarms_raise_named_alarm_alerts() {
+    let snapshot = snapshot_of(RETRIEVE_VPX);
+    let state = |alarm: &str, status: &str, acknowledged: bool| {
+        format!(
+            "<AlarmState><key>{alarm}.vm-105</key>\
+             <entity type=\"VirtualMachine\">vm-105</entity>\
+             <alarm type=\"Alarm\">{alarm}</alarm><overallStatus>{status}</overallStatus>\
+             <time>2024-05-06T07:00:00.5Z</time><acknowledged>{acknowledged}</acknowledged>\
+             <eventKey>42</eventKey></AlarmState>"
+        )
+    };
+    let states = [
+        state("alarm-1", "red", false),
+        state("alarm-2", "yellow", true),
+        // Green (cleared but still listed) raises nothing.
+        state("alarm-3", "green", false),
+    ]
+    .concat();
+    let changed = applied(
+        snapshot,
+        &[modify(
+            &vm("vm-105"),
+            paths::TRIGGERED_ALARM_STATE,
+            "ArrayOfAlarmState",
+            &states,
+        )],
+    );
+    let catalog = AlarmCatalog::from([(
+        "alarm-1".to_owned(),
+        Some(AlarmDefinition {
+            name: "Virtual machine CPU usage".to_owned(),
+            description: "Default alarm to monitor virtual machine CPU usage".to_owned(),
+        }),
+    )]);
+    let projection = project(CONNECTION, &changed, &system(), collected_at(), &catalog);
+    let on = projection
+        .resources
+        .iter()
+        .find(|r| r.identity.get("nativeId").and_then(Value::as_str) == Some("vm-105"))
+        .expect("vm-105 is projected")
+        .id
+        .clone();
+    let alerts: Vec<Value> = projection
+        .alerts
+        .iter()
+        .map(|a| {
+            json!({ "on": a.resource_id == on, "key": a.key, "source": a.source,
+                    "severity": a.severity, "name": a.name, "message": a.message,
+                    "since": a.since, "acknowledged": a.acknowledged })
+        })
+        .collect();
+    check_json(
+        Value::Array(alerts),
+        json!([
+            { "on": true, "key": "alarm:alarm-1", "source": "alarm", "severity": "critical",
+              "name": "Virtual machine CPU usage",
+              "message": "Default alarm to monitor virtual machine CPU usage (red on `DC0_C0_RP0_VM0`)",
+              "since": "2024-05-06T07:00:00.500Z", "acknowledged": false },
+            { "on": true, "key": "alarm:alarm-2", "source": "alarm", "severity": "warning",
+              "name": "Alarm alarm-2",
+              "message": "Alarm `Alarm alarm-2` is yellow on `DC0_C0_RP0_VM0`",
+              "since": "2024-05-06T07:00:00.500Z", "acknowledged": true },
+        ]),
+    );
+    // The definition that could not be resolved is one degraded issue naming it.
+    let issue = projection
+        .issues
+        .iter()
+        .find(|i| i.stage == "alarms")
+        .expect("an alarms issue");
+    assert_eq!(issue.category, FailureCategory::Permission);
+    assert!(issue.message.contains("`alarm-2`"), "{}", issue.message);
+    assert_eq!(issue.occurrences, 1);
 }
