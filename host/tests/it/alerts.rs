@@ -448,3 +448,61 @@ async fn simulator_health_alerts_open_stay_resolve_and_survive_a_restart() {
     assert_eq!(alert_items(&app, "").await, before);
     app.state.scheduler.shutdown().await;
 }
+
+/// A triggered alarm in the simulator (which has no alarm definitions, like a vCenter whose
+/// definition was deleted or is unreadable): one active `alarm` alert with the alarm's time,
+/// named by the alarm id, the poll `degraded` with an issue naming the alarm; cleared, the
+/// alert resolves.
+#[tokio::test]
+async fn simulator_triggered_alarms_open_and_resolve_alarm_alerts() {
+    use crate::support::sim_draft;
+    use pylon_vcsim::{Simulator, SimulatorOptions};
+
+    let sim = Simulator::start(SimulatorOptions::default()).await;
+    let app = TestApp::new().await;
+    let id = app.create(sim_draft(&sim, "lab", "pw")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    next_poll(&app, &id).await;
+    let before = Utc::now() - Duration::seconds(1);
+    sim.set_triggered_alarm("VirtualMachine", "DC0_H0_VM0", "alarm-7", "red")
+        .await;
+    let item = next_poll(&app, &id).await;
+    assert_eq!(item["poll"]["status"], "degraded", "{item}");
+    let issues = item["observed"]["issues"].as_array().unwrap();
+    assert!(
+        issues
+            .iter()
+            .any(|i| i["stage"] == "alarms" && i["message"].as_str().unwrap().contains("alarm-7")),
+        "{item}"
+    );
+    let active = alert_items(&app, "state=active").await;
+    assert_eq!(active.len(), 1, "{active:#?}");
+    let alert = &active[0];
+    assert_eq!(alert["source"], "alarm");
+    assert_eq!(alert["severity"], "critical");
+    assert_eq!(alert["name"], "Alarm alarm-7");
+    assert_eq!(alert["acknowledged"], false);
+    let since: DateTime<Utc> = alert["since"].as_str().unwrap().parse().unwrap();
+    assert!(since >= before, "{alert}");
+    let (_, resource) = app
+        .get(&format!(
+            "/api/resources/{}",
+            alert["resourceId"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(resource["name"], "DC0_H0_VM0");
+
+    // Still triggered: the same alert; cleared: it resolves.
+    next_poll(&app, &id).await;
+    assert_eq!(alert_items(&app, "").await, active);
+    sim.set_triggered_alarm("VirtualMachine", "DC0_H0_VM0", "alarm-7", "none")
+        .await;
+    next_poll(&app, &id).await;
+    let all = alert_items(&app, "").await;
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert_eq!(all[0]["id"], alert["id"]);
+    assert_eq!(all[0]["state"], "resolved");
+    app.state.scheduler.shutdown().await;
+}

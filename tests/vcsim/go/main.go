@@ -17,8 +17,12 @@
 //	set-status <type> <name> <status>    (overallStatus of the one VirtualMachine, HostSystem
 //	                                      or Datastore so named: green, yellow, red or gray)
 //
-// No vSphere method sets an entity's overallStatus (vCenter derives it from alarms, which
-// the simulator does not evaluate), so set-status changes the simulator's registry directly
+//	set-alarm <type> <name> <alarm id> <status>  (triggeredAlarmState of that entity: one
+//	                                      alarm Alarm:<alarm id> in status red/yellow/green,
+//	                                      triggered now; status none empties the list)
+//
+// No vSphere method sets an entity's overallStatus or triggeredAlarmState (vCenter derives
+// them from alarms, which the simulator does not have), so set-status and set-alarm change the simulator's registry directly
 // through Map.Update, which also notifies property collectors, as a real change would.
 //
 // Build: GOPATH=/usr/share/gocode GO111MODULE=off go build -o pylon-vcsim main.go
@@ -291,6 +295,8 @@ func runCommand(sdk *url.URL, fields []string) error {
 			return err
 		}
 		return wait(vm.CreateSnapshot(ctx, fields[2], "made by a Pylon test", false, false))
+	case fields[0] == "set-alarm" && len(fields) == 5:
+		return setAlarm(fields[1], fields[2], fields[3], fields[4])
 	case fields[0] == "set-status" && len(fields) == 4:
 		return setStatus(fields[1], fields[2], fields[3])
 	case fields[0] == "power-on-vm" && len(fields) == 2:
@@ -304,17 +310,44 @@ func runCommand(sdk *url.URL, fields []string) error {
 	}
 }
 
-// setStatus sets the overallStatus of the one entity of type kind called name.
-func setStatus(kind, name, status string) error {
+// setAlarm replaces the triggeredAlarmState of the one entity of type kind called name with
+// one triggered alarm (or none). The alarm itself does not exist in the simulator, as a
+// deleted or unreadable alarm definition would not in a vCenter.
+func setAlarm(kind, name, alarm, status string) error {
+	entity, err := entityNamed(kind, name)
+	if err != nil {
+		return err
+	}
+	states := []types.AlarmState{}
+	switch status {
+	case "none":
+	case "green", "yellow", "red":
+		acknowledged := false
+		states = append(states, types.AlarmState{
+			Key:           alarm + "." + entity.Reference().Value,
+			Entity:        entity.Reference(),
+			Alarm:         types.ManagedObjectReference{Type: "Alarm", Value: alarm},
+			OverallStatus: types.ManagedEntityStatus(status),
+			Time:          time.Now().UTC(),
+			Acknowledged:  &acknowledged,
+		})
+	default:
+		return fmt.Errorf("unknown alarm status %q", status)
+	}
+	simulator.Map.WithLock(entity, func() {
+		simulator.Map.Update(entity, []types.PropertyChange{
+			{Name: "triggeredAlarmState", Val: states},
+		})
+	})
+	return nil
+}
+
+// entityNamed finds the one VirtualMachine, HostSystem or Datastore called name.
+func entityNamed(kind, name string) (mo.Entity, error) {
 	switch kind {
 	case "VirtualMachine", "HostSystem", "Datastore":
 	default:
-		return fmt.Errorf("set-status supports VirtualMachine, HostSystem and Datastore, not %q", kind)
-	}
-	switch status {
-	case "green", "yellow", "red", "gray":
-	default:
-		return fmt.Errorf("unknown status %q", status)
+		return nil, fmt.Errorf("only VirtualMachine, HostSystem and Datastore are supported, not %q", kind)
 	}
 	var found []mo.Entity
 	for _, entity := range simulator.Map.All(kind) {
@@ -323,9 +356,22 @@ func setStatus(kind, name, status string) error {
 		}
 	}
 	if len(found) != 1 {
-		return fmt.Errorf("%d objects of type %s are named %q", len(found), kind, name)
+		return nil, fmt.Errorf("%d objects of type %s are named %q", len(found), kind, name)
 	}
-	entity := found[0]
+	return found[0], nil
+}
+
+// setStatus sets the overallStatus of the one entity of type kind called name.
+func setStatus(kind, name, status string) error {
+	switch status {
+	case "green", "yellow", "red", "gray":
+	default:
+		return fmt.Errorf("unknown status %q", status)
+	}
+	entity, err := entityNamed(kind, name)
+	if err != nil {
+		return err
+	}
 	simulator.Map.WithLock(entity, func() {
 		simulator.Map.Update(entity, []types.PropertyChange{
 			{Name: "overallStatus", Val: types.ManagedEntityStatus(status)},

@@ -312,6 +312,13 @@ impl Simulator {
         self.command(&["set-status", kind, name, status]).await;
     }
 
+    /// Replaces the `triggeredAlarmState` of the one object of `kind` called `name` with one
+    /// alarm `Alarm:<alarm>` in `status` (`red`, `yellow`, `green`), triggered now, or with
+    /// nothing for `none`. The simulator has no alarms, so the alarm itself does not exist.
+    pub async fn set_triggered_alarm(&self, kind: &str, name: &str, alarm: &str, status: &str) {
+        self.command(&["set-alarm", kind, name, alarm, status]).await;
+    }
+
     /// Powers on the one VM called `name` (`PowerOnVM_Task`).
     pub async fn power_on_vm(&self, name: &str) {
         self.command(&["power-on-vm", name]).await;
