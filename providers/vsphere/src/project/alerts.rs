@@ -38,16 +38,15 @@ pub(crate) struct AlarmDefinition {
 /// asked for and could not be read, so it is not asked for again in the same session.
 pub(crate) type AlarmCatalog = HashMap<String, Option<AlarmDefinition>>;
 
-/// The severity of a managed entity status colour; green and gray raise nothing.
-fn severity_of(status: &str) -> Option<AlarmSeverityColour> {
+/// The severity of a managed entity status colour, with the colour; green and gray raise
+/// nothing.
+fn severity_of(status: &str) -> Option<(AlertSeverity, &'static str)> {
     match status {
         "red" => Some((AlertSeverity::Critical, "red")),
         "yellow" => Some((AlertSeverity::Warning, "yellow")),
         _ => None,
     }
 }
-
-type AlarmSeverityColour = (AlertSeverity, &'static str);
 
 /// The alarm conditions of one projected resource, from its `triggeredAlarmState`. Alarm
 /// ids whose definition the catalog lacks are added to `unresolved`.
@@ -119,12 +118,7 @@ pub(crate) fn health_alerts(resources: &[Resource]) -> Vec<AlertCondition> {
 }
 
 fn health_alert(resource: &Resource) -> Option<AlertCondition> {
-    let status = resource.details.get("overallStatus")?.as_str()?;
-    let severity = match status {
-        "red" => AlertSeverity::Critical,
-        "yellow" => AlertSeverity::Warning,
-        _ => return None,
-    };
+    let (severity, status) = severity_of(resource.details.get("overallStatus")?.as_str()?)?;
     let what = match resource.resource_type {
         ResourceType::Agent => "Host",
         ResourceType::Vm => "Virtual machine",
