@@ -103,4 +103,13 @@ pub trait Provider: Send + Sync + 'static {
         connection_id: &str,
         observation: &Observation,
     ) -> Result<Projection, ProviderError>;
+
+    /// Whether `observation` saw nothing change since the same session's previous one, so
+    /// the host may keep the previous projection instead of projecting again (for vSphere,
+    /// `WaitForUpdatesEx` answered with no update). A hint: `false` is always correct, and
+    /// the host only uses it when it holds a projection from that session.
+    fn unchanged(&self, observation: &Observation) -> bool {
+        let _ = observation;
+        false
+    }
 }

@@ -176,6 +176,7 @@ impl PollScheduler {
             stop: self.stop.clone(),
             wake: wake.clone(),
             last_recorded: None,
+            last_summary: None,
         };
         let handle = tokio::spawn(worker.run());
         tasks.insert(
@@ -206,6 +207,17 @@ struct PollWorker {
     /// The resources and alert conditions of the last recorded successful poll, to skip the
     /// store diff when a poll changed nothing.
     last_recorded: Option<(Vec<Resource>, Vec<AlertCondition>)>,
+    /// The summary of the last recorded successful poll, reused (with a new `collectedAt`)
+    /// when the provider says a poll saw nothing change.
+    last_summary: Option<ContributionSummary>,
+}
+
+/// What one successful poll produced.
+enum Polled {
+    Projected(Projection),
+    /// The provider saw nothing change since the last recorded poll of this session
+    /// ([`Provider::unchanged`]), so nothing was projected.
+    Unchanged,
 }
 
 impl PollWorker {
@@ -262,7 +274,7 @@ impl PollWorker {
     async fn poll_once(
         &self,
         session: &mut Option<Box<dyn ProviderSession>>,
-    ) -> Result<pylon_core::model::Projection, ProviderError> {
+    ) -> Result<Polled, ProviderError> {
         if session.is_none() {
             *session = Some(self.provider.connect(&self.config).await?);
         }
@@ -270,14 +282,17 @@ impl PollWorker {
             return Err(ProviderError::new(FailureCategory::Protocol, "no session"));
         };
         let observation = active.poll().await?;
-        self.provider.project(&self.id, &observation)
+        // Re-projecting an unchanged inventory is most of a steady-state poll's CPU; the
+        // previous projection is recorded already, so only the times move.
+        if self.last_summary.is_some() && self.provider.unchanged(&observation) {
+            return Ok(Polled::Unchanged);
+        }
+        self.provider
+            .project(&self.id, &observation)
+            .map(Polled::Projected)
     }
 
-    async fn record(
-        &mut self,
-        outcome: Result<pylon_core::model::Projection, ProviderError>,
-        took: Duration,
-    ) {
+    async fn record(&mut self, outcome: Result<Polled, ProviderError>, took: Duration) {
         let record = match self.store.get_connection(&self.platform, &self.id).await {
             Ok(Some(record)) => record,
             // Deleted meanwhile: nothing to record.
@@ -297,7 +312,42 @@ impl PollWorker {
         let now = Utc::now();
         let took_ms = took.as_millis();
         let result = match outcome {
-            Ok(projection) => {
+            Ok(Polled::Unchanged) => {
+                let Some(mut summary) = self.last_summary.clone() else {
+                    return;
+                };
+                summary.collected_at = now;
+                health.record_success(now, !summary.issues.is_empty());
+                let storing = std::time::Instant::now();
+                let stored = match serde_json::to_value(&summary) {
+                    Ok(observed) => self
+                        .store
+                        .record_unchanged_poll(&self.id, &health, &observed, now)
+                        .await
+                        .map(|_| ()),
+                    Err(error) => {
+                        tracing::error!(connection_id = %self.id, %error, "cannot serialise the summary");
+                        return;
+                    }
+                };
+                tracing::info!(
+                    platform = %self.platform,
+                    connection_id = %self.id,
+                    took_ms,
+                    store_ms = storing.elapsed().as_millis(),
+                    agents = summary.agents,
+                    vms = summary.vms,
+                    storage = summary.storage,
+                    issues = summary.issues.len(),
+                    unchanged = true,
+                    "poll succeeded"
+                );
+                if stored.is_ok() {
+                    self.last_summary = Some(summary);
+                }
+                stored
+            }
+            Ok(Polled::Projected(projection)) => {
                 let summary = ContributionSummary::from_projection(&projection);
                 health.record_success(now, !summary.issues.is_empty());
                 let observed = match serde_json::to_value(&summary) {
@@ -338,9 +388,12 @@ impl PollWorker {
                     }
                 }
                 .map(|_| ());
-                self.last_recorded = match &stored {
-                    Ok(()) => Some((projection.resources, projection.alerts)),
-                    Err(_) => None,
+                (self.last_recorded, self.last_summary) = match &stored {
+                    Ok(()) => (
+                        Some((projection.resources, projection.alerts)),
+                        Some(summary.clone()),
+                    ),
+                    Err(_) => (None, None),
                 };
                 // `took_ms` is the provider's part (session, read, projection); `store_ms`
                 // the write. Together they are what one poll costs.

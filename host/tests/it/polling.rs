@@ -343,3 +343,56 @@ async fn metrics_expose_poll_health_failures_and_resources_without_secrets() {
     let text = scrape(&app).await;
     assert!(!text.contains(&bad), "{text}");
 }
+
+/// Steady state through the scheduler: polls that see nothing change (the provider says so
+/// and the worker skips projection) move `collectedAt` and every `lastSeenAt`, keep the
+/// resources, and a later change is still recorded in full.
+#[tokio::test]
+async fn unchanged_polls_move_times_only_and_changes_still_land() {
+    let sim = Simulator::start(SimulatorOptions::default()).await;
+    let app = TestApp::new().await;
+    let id = app.create(sim_draft(&sim, "steady", "pw")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut last = wait_for(&app, &id, "a first poll", |i| {
+        i["observed"]["collectedAt"].is_string()
+    })
+    .await;
+    let before = resources(&app, &format!("connection={id}")).await;
+    // Poll 2 is the complete WaitForUpdatesEx, polls 3 and 4 see nothing change.
+    for _ in 0..3 {
+        let previous = last["observed"]["collectedAt"].clone();
+        app.state.scheduler.poll_now(&id).await;
+        last = wait_for(&app, &id, "another poll", |i| {
+            i["observed"]["collectedAt"] != previous
+        })
+        .await;
+    }
+    assert_eq!(last["poll"]["status"], "healthy", "{last}");
+    let after = resources(&app, &format!("connection={id}")).await;
+    assert_eq!(before.len(), after.len());
+    let collected = last["observed"]["collectedAt"].as_str().unwrap();
+    for (b, a) in before.iter().zip(&after) {
+        let (mut b, mut a) = (b.clone(), a.clone());
+        let seen = a["lastSeenAt"].as_str().unwrap().to_owned();
+        assert!(
+            seen.as_str()[..19] == collected[..19],
+            "lastSeenAt {seen} follows collectedAt {collected}"
+        );
+        b.as_object_mut().unwrap().remove("lastSeenAt");
+        a.as_object_mut().unwrap().remove("lastSeenAt");
+        assert_eq!(a, b);
+    }
+
+    sim.rename_vm("DC0_H0_VM0", "renamed-after-steady-state")
+        .await;
+    let previous = last["observed"]["collectedAt"].clone();
+    app.state.scheduler.poll_now(&id).await;
+    wait_for(&app, &id, "the poll after the rename", |i| {
+        i["observed"]["collectedAt"] != previous
+    })
+    .await;
+    let renamed = resources(&app, &format!("connection={id}&q=renamed-after")).await;
+    assert_eq!(renamed.len(), 1, "{renamed:?}");
+}

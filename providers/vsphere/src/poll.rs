@@ -46,6 +46,10 @@ pub(crate) struct VsphereObservation {
     pub collected_at: DateTime<Utc>,
     /// The definitions of the alarms triggered in `snapshot`, as far as they could be read.
     pub alarms: Arc<AlarmCatalog>,
+    /// Nothing changed since this session's previous observation: the same snapshot (the
+    /// version token brought no update) and the same alarm catalog. See
+    /// `Provider::unchanged`.
+    pub unchanged: bool,
 }
 
 /// Server-side objects created for incremental reads; they die with the session, and are
@@ -67,6 +71,8 @@ pub(crate) struct VspherePollSession {
     /// Alarm definitions read so far in this connection's life: definitions rarely change,
     /// so each is read once, when a triggered alarm first names it.
     alarms: Arc<AlarmCatalog>,
+    /// What the previous observation held, to tell an unchanged poll.
+    last_observed: Option<(Arc<InventorySnapshot>, Arc<AlarmCatalog>)>,
 }
 
 impl VspherePollSession {
@@ -81,6 +87,7 @@ impl VspherePollSession {
             session: Some(session),
             live: None,
             alarms: Arc::new(AlarmCatalog::new()),
+            last_observed: None,
         }
     }
 
@@ -282,11 +289,18 @@ impl VspherePollSession {
             Some(session) => session.about().system_identity(),
             None => SystemIdentity::default(),
         };
+        // An unchanged read hands back the very same snapshot `Arc` (updates are applied
+        // copy-on-write), so pointer equality is exact, not a guess.
+        let unchanged = self.last_observed.as_ref().is_some_and(|(last, alarms)| {
+            Arc::ptr_eq(last, &snapshot) && Arc::ptr_eq(alarms, &self.alarms)
+        });
+        self.last_observed = Some((Arc::clone(&snapshot), Arc::clone(&self.alarms)));
         Ok(Box::new(VsphereObservation {
             system,
             snapshot,
             collected_at: Utc::now(),
             alarms: Arc::clone(&self.alarms),
+            unchanged,
         }))
     }
 

@@ -87,6 +87,12 @@ impl Provider for VsphereProvider {
             &observed.alarms,
         ))
     }
+
+    fn unchanged(&self, observation: &Observation) -> bool {
+        observation
+            .downcast_ref::<VsphereObservation>()
+            .is_some_and(|observed| observed.unchanged)
+    }
 }
 
 // Why the trait methods above only await a boxed future: `#[async_trait]` gives each method

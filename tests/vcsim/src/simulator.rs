@@ -316,7 +316,8 @@ impl Simulator {
     /// alarm `Alarm:<alarm>` in `status` (`red`, `yellow`, `green`), triggered now, or with
     /// nothing for `none`. The simulator has no alarms, so the alarm itself does not exist.
     pub async fn set_triggered_alarm(&self, kind: &str, name: &str, alarm: &str, status: &str) {
-        self.command(&["set-alarm", kind, name, alarm, status]).await;
+        self.command(&["set-alarm", kind, name, alarm, status])
+            .await;
     }
 
     /// Powers on the one VM called `name` (`PowerOnVM_Task`).

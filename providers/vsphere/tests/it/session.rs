@@ -65,13 +65,20 @@ async fn open(proxy: &FaultProxy) -> Box<dyn ProviderSession> {
 }
 
 async fn poll(session: &mut Box<dyn ProviderSession>) -> Projection {
+    poll_noting_change(session).await.0
+}
+
+/// A poll's projection, and whether the provider called it unchanged.
+async fn poll_noting_change(session: &mut Box<dyn ProviderSession>) -> (Projection, bool) {
     let observation = tokio::time::timeout(TEST_TIMEOUT, session.poll())
         .await
         .expect("the poll finished in time")
         .unwrap_or_else(|error| panic!("poll failed: {error:?}"));
-    VsphereProvider::default()
+    let provider = VsphereProvider::default();
+    let projection = provider
         .project(CONNECTION, &observation)
-        .expect("a vSphere observation projects")
+        .expect("a vSphere observation projects");
+    (projection, provider.unchanged(&observation))
 }
 
 /// The operations the proxy saw since `from`.
@@ -100,7 +107,8 @@ async fn polls_read_everything_once_then_only_changes() {
 
     // Poll 1: one bulk read.
     let from = proxy.requests().len();
-    let first = poll(&mut session).await;
+    let (first, unchanged) = poll_noting_change(&mut session).await;
+    assert!(!unchanged, "a first poll is never unchanged");
     let sent = sent_since(&proxy, from);
     assert_eq!(count(&sent, "RetrievePropertiesEx"), 1, "{sent:?}");
     assert_eq!(count(&sent, "WaitForUpdatesEx"), 0, "{sent:?}");
@@ -131,7 +139,8 @@ async fn polls_read_everything_once_then_only_changes() {
     sim.power_off_vm("pylon-renamed-vm").await;
 
     let from = proxy.requests().len();
-    let third = poll(&mut session).await;
+    let (third, unchanged) = poll_noting_change(&mut session).await;
+    assert!(!unchanged, "a rename and a power-off are changes");
     let sent = sent_since(&proxy, from);
     assert_eq!(count(&sent, "WaitForUpdatesEx"), 1, "{sent:?}");
     for full_read in [
@@ -151,7 +160,8 @@ async fn polls_read_everything_once_then_only_changes() {
 
     // Nothing changed since: still no full read, same resources.
     let from = proxy.requests().len();
-    let fourth = poll(&mut session).await;
+    let (fourth, unchanged) = poll_noting_change(&mut session).await;
+    assert!(unchanged, "nothing changed since the third poll");
     let sent = sent_since(&proxy, from);
     assert_eq!(count(&sent, "RetrievePropertiesEx"), 0, "{sent:?}");
     assert_eq!(vms_by_id(&fourth), {
