@@ -214,7 +214,7 @@ struct PollWorker {
 
 /// What one successful poll produced.
 enum Polled {
-    Projected(Projection),
+    Projected(Box<Projection>),
     /// The provider saw nothing change since the last recorded poll of this session
     /// ([`Provider::unchanged`]), so nothing was projected.
     Unchanged,
@@ -289,7 +289,7 @@ impl PollWorker {
         }
         self.provider
             .project(&self.id, &observation)
-            .map(Polled::Projected)
+            .map(|projection| Polled::Projected(Box::new(projection)))
     }
 
     async fn record(&mut self, outcome: Result<Polled, ProviderError>, took: Duration) {
@@ -348,6 +348,7 @@ impl PollWorker {
                 stored
             }
             Ok(Polled::Projected(projection)) => {
+                let projection = *projection;
                 let summary = ContributionSummary::from_projection(&projection);
                 health.record_success(now, !summary.issues.is_empty());
                 let observed = match serde_json::to_value(&summary) {
