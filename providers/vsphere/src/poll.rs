@@ -452,6 +452,9 @@ async fn read_full(
     for _ in 0..MAX_PAGES {
         let page = parse_retrieve_result(answer.as_bytes())
             .map_err(|e| ReadError::Malformed(method, e.to_string()))?;
+        // The parsed page owns its data: free the answer's text (tens of MB for a large
+        // vCenter) before the snapshot grows.
+        answer = String::new();
         let token = page.token.clone();
         snapshot.apply_result(page);
         let Some(token) = token else {

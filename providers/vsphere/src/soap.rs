@@ -41,6 +41,9 @@ const BOOTSTRAP_API_VERSION: &str = "6.5";
 /// The newest API version the generated bindings describe.
 const NEWEST_KNOWN_API_VERSION: &str = vim_rs::core::client::API_RELEASE;
 const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
+/// The most a `Content-Length` may make us allocate up front; larger bodies still arrive,
+/// the buffer just grows as they do.
+const MAX_PREALLOCATED_BODY: usize = 64 * 1024 * 1024;
 const USER_AGENT: &str = concat!("pylon-vsphere/", env!("CARGO_PKG_VERSION"));
 
 /// One HTTP exchange as far as classification cares.
@@ -350,7 +353,7 @@ async fn post(
     soap_action: &str,
     method_body: &str,
 ) -> Result<SoapResponse, reqwest::Error> {
-    let response = http
+    let mut response = http
         .post(endpoint)
         .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
         .header("SOAPAction", soap_action)
@@ -364,7 +367,21 @@ async fn post(
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
-    let body = response.text().await?;
+    // Read the body chunk by chunk into one buffer and take it as the `String` without a
+    // copy: a 5,000-VM inventory answer is over 20 MB, and `Response::text` would hold the
+    // collected bytes and a decoded copy at once. vSphere answers in UTF-8; anything else
+    // is decoded lossily, and the XML reader then reports what it cannot read.
+    let expected = response
+        .content_length()
+        .and_then(|length| usize::try_from(length).ok())
+        .unwrap_or(0)
+        .min(MAX_PREALLOCATED_BODY);
+    let mut bytes = Vec::with_capacity(expected);
+    while let Some(chunk) = response.chunk().await? {
+        bytes.extend_from_slice(&chunk);
+    }
+    let body = String::from_utf8(bytes)
+        .unwrap_or_else(|invalid| String::from_utf8_lossy(invalid.as_bytes()).into_owned());
     Ok(SoapResponse {
         status,
         content_type,
