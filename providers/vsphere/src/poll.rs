@@ -454,7 +454,7 @@ async fn read_full(
             .map_err(|e| ReadError::Malformed(method, e.to_string()))?;
         // The parsed page owns its data: free the answer's text (tens of MB for a large
         // vCenter) before the snapshot grows.
-        answer = String::new();
+        drop(std::mem::take(&mut answer));
         let token = page.token.clone();
         snapshot.apply_result(page);
         let Some(token) = token else {
