@@ -33,7 +33,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pylon_core::provider::{Observation, ProviderSession};
 use pylon_core::{FailureCategory, ProviderError, SystemIdentity};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 /// Continuation pages followed at most in one read, so a server that keeps answering with
 /// tokens cannot hold a poll forever (the poll timeout bounds it too).
@@ -71,8 +71,10 @@ pub(crate) struct VspherePollSession {
     /// Alarm definitions read so far in this connection's life: definitions rarely change,
     /// so each is read once, when a triggered alarm first names it.
     alarms: Arc<AlarmCatalog>,
-    /// What the previous observation held, to tell an unchanged poll.
-    last_observed: Option<(Arc<InventorySnapshot>, Arc<AlarmCatalog>)>,
+    /// What the previous observation held, to tell an unchanged poll. Weak, so a snapshot
+    /// being replaced is freed at once; a `Weak` keeps its allocation, so its address cannot
+    /// be reused by a newer snapshot and compare equal by accident.
+    last_observed: Option<(Weak<InventorySnapshot>, Weak<AlarmCatalog>)>,
 }
 
 impl VspherePollSession {
@@ -215,7 +217,12 @@ impl VspherePollSession {
         // Without a version the first answer is complete: start from an empty snapshot.
         let mut snapshot = match &live.version {
             Some(_) => Arc::clone(&live.snapshot),
-            None => Arc::new(InventorySnapshot::new()),
+            None => {
+                // Let the previous complete snapshot go before the new one is built, so the
+                // two are never held at once.
+                live.snapshot = Arc::new(InventorySnapshot::new());
+                Arc::new(InventorySnapshot::new())
+            }
         };
         let Some(own) = live.collector.clone() else {
             return Err(ReadError::Malformed(
@@ -243,6 +250,7 @@ impl VspherePollSession {
             };
             let update = parse_update_set(answer.as_bytes())
                 .map_err(|e| ReadError::Malformed("WaitForUpdatesEx", e.to_string()))?;
+            drop(answer);
             let Some(update) = update else {
                 // Nothing changed since the version.
                 break;
@@ -292,9 +300,10 @@ impl VspherePollSession {
         // An unchanged read hands back the very same snapshot `Arc` (updates are applied
         // copy-on-write), so pointer equality is exact, not a guess.
         let unchanged = self.last_observed.as_ref().is_some_and(|(last, alarms)| {
-            Arc::ptr_eq(last, &snapshot) && Arc::ptr_eq(alarms, &self.alarms)
+            std::ptr::eq(last.as_ptr(), Arc::as_ptr(&snapshot))
+                && std::ptr::eq(alarms.as_ptr(), Arc::as_ptr(&self.alarms))
         });
-        self.last_observed = Some((Arc::clone(&snapshot), Arc::clone(&self.alarms)));
+        self.last_observed = Some((Arc::downgrade(&snapshot), Arc::downgrade(&self.alarms)));
         Ok(Box::new(VsphereObservation {
             system,
             snapshot,
