@@ -11,7 +11,7 @@
 //! Label values are connection ids, platform ids, category and type names: never names an
 //! admin typed, never anything secret.
 
-use crate::store::ConnectionRecord;
+use crate::store::{ActiveAlertCount, ConnectionRecord};
 use pylon_core::{FailureCategory, HealthStatus};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -94,7 +94,11 @@ impl PollMetrics {
 
 /// The whole exposition: process counters from `polls`, per-connection state from
 /// `connections` (every stored connection of every platform).
-pub fn render(polls: &PollMetrics, connections: &[ConnectionRecord]) -> String {
+pub fn render(
+    polls: &PollMetrics,
+    connections: &[ConnectionRecord],
+    active_alerts: &[ActiveAlertCount],
+) -> String {
     let mut out = String::with_capacity(4096);
     let polls = polls.snapshot();
 
@@ -236,6 +240,30 @@ pub fn render(polls: &PollMetrics, connections: &[ConnectionRecord]) -> String {
             }
         }
     }
+
+    header(
+        &mut out,
+        "pylon_alerts_active",
+        "gauge",
+        "Open alerts by connection and severity (severities with none are left out).",
+    );
+    let platform_of: BTreeMap<&str, &str> = connections
+        .iter()
+        .map(|record| (record.id.as_str(), record.platform.as_str()))
+        .collect();
+    for count in active_alerts {
+        let Some(platform) = platform_of.get(count.connection_id.as_str()) else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "pylon_alerts_active{{platform=\"{}\",connection=\"{}\",severity=\"{}\"}} {}",
+            esc(platform),
+            esc(&count.connection_id),
+            esc(&count.severity),
+            count.count
+        );
+    }
     out
 }
 
@@ -293,7 +321,7 @@ mod tests {
             Duration::from_secs(400),
             Some(FailureCategory::Timeout),
         );
-        let text = render(&metrics, &[]);
+        let text = render(&metrics, &[], &[]);
         assert!(text.contains(
             "pylon_poll_duration_seconds_bucket{platform=\"p\",connection=\"c1\",le=\"0.05\"} 1\n"
         ));
@@ -312,7 +340,7 @@ mod tests {
             "pylon_poll_failures_total{platform=\"p\",connection=\"c1\",category=\"timeout\"} 1\n"
         ));
         metrics.forget("c1");
-        assert!(!render(&metrics, &[]).contains("c1"));
+        assert!(!render(&metrics, &[], &[]).contains("c1"));
     }
 
     #[test]

@@ -23,7 +23,8 @@ async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, Api
                 .await?,
         );
     }
-    let body = crate::metrics::render(state.scheduler.metrics(), &connections);
+    let active_alerts = state.store.active_alert_counts().await?;
+    let body = crate::metrics::render(state.scheduler.metrics(), &connections, &active_alerts);
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -211,6 +211,14 @@ pub struct PollAlerts<'a> {
     pub observed_at: DateTime<Utc>,
 }
 
+/// How many alerts of one severity a connection has open.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ActiveAlertCount {
+    pub connection_id: String,
+    pub severity: String,
+    pub count: i64,
+}
+
 /// Filters and paging for alert listings. Results are ordered by alert id, which is a
 /// UUIDv7 made when the alert opened, so pages run oldest first and stay stable.
 #[derive(Debug, Clone, Default)]
@@ -285,6 +293,8 @@ pub trait Store: Send + Sync + 'static {
     async fn get_resource(&self, id: &str) -> Result<Option<Value>, StoreError>;
     /// A page of alerts, open and resolved.
     async fn list_alerts(&self, query: &AlertQuery) -> Result<Vec<Alert>, StoreError>;
+    /// Open alerts counted by connection and severity, for `GET /metrics`.
+    async fn active_alert_counts(&self) -> Result<Vec<ActiveAlertCount>, StoreError>;
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
     async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;

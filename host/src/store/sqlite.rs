@@ -3,8 +3,9 @@
 //! statement so a failure changes nothing.
 
 use super::{
-    format_time, parse_time, resource_json, resource_json_text, AlertQuery, ConnectionRecord,
-    PollAlerts, ResourceJson, ResourceQuery, Store, StoreError, StoredResource, TokenRecord,
+    format_time, parse_time, resource_json, resource_json_text, ActiveAlertCount, AlertQuery,
+    ConnectionRecord, PollAlerts, ResourceJson, ResourceQuery, Store, StoreError, StoredResource,
+    TokenRecord,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -533,6 +534,16 @@ impl Store for SqliteStore {
         .await?;
         row.map(|(body, seen_at)| resource_json(&body, &seen_at))
             .transpose()
+    }
+
+    async fn active_alert_counts(&self) -> Result<Vec<ActiveAlertCount>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT connection_id, severity, COUNT(*) AS count FROM alerts
+             WHERE resolved_at IS NULL GROUP BY connection_id, severity
+             ORDER BY connection_id, severity",
+        )
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn list_alerts(&self, query: &AlertQuery) -> Result<Vec<Alert>, StoreError> {

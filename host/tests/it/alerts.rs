@@ -416,6 +416,32 @@ async fn simulator_health_alerts_open_stay_resolve_and_survive_a_restart() {
     assert_eq!(vm["source"], "health");
     assert_eq!(vm["connectionId"], id.as_str());
     assert_eq!(host["severity"], "warning", "{host}");
+    // Prometheus sees them too.
+    let exposition = {
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+        let response = app
+            .router
+            .clone()
+            .oneshot(
+                axum::http::Request::get("/metrics")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    };
+    for severity in ["critical", "warning"] {
+        let line = format!(
+            "pylon_alerts_active{{platform=\"vmware-vsphere\",connection=\"{id}\",severity=\"{severity}\"}} 1\n"
+        );
+        assert!(
+            exposition.contains(&line),
+            "missing {line:?} in:\n{exposition}"
+        );
+    }
 
     // Later polls keep the same two alerts.
     next_poll(&app, &id).await;
