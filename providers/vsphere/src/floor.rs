@@ -6,12 +6,12 @@
 //! with the answer's bytes received but never parsed. Not part of the provider contract.
 
 use crate::classify::classify;
-use crate::client::{SessionOptions, Stage, VcenterSession};
+use crate::client::{SessionOptions, VcenterSession};
 use crate::config::VsphereTarget;
 use crate::inventory::paths::INVENTORY_TYPES;
 use crate::inventory::request::{self, InventorySpec};
-use crate::inventory::xml::parse_moref_response;
-use pylon_core::{ConnectionConfig, FailureCategory, ProviderError};
+use crate::poll::{call, create_views, read_failure, ReadError};
+use pylon_core::{ConnectionConfig, ProviderError};
 use std::time::{Duration, Instant};
 
 /// The cost of one raw inventory read.
@@ -55,24 +55,10 @@ async fn read(
     session: &VcenterSession,
     target: &VsphereTarget,
 ) -> Result<(Duration, usize, usize), ProviderError> {
-    let protocol = |what: String| ProviderError::new(FailureCategory::Protocol, what);
+    let failed = |error: ReadError| read_failure(error, target);
     let started = Instant::now();
-    let view_manager = session
-        .view_manager()
-        .ok_or_else(|| protocol("no ViewManager".into()))?;
-    let root = session.root_folder();
-    let mut views = Vec::with_capacity(INVENTORY_TYPES.len());
-    for paths in INVENTORY_TYPES {
-        let body = request::create_container_view(&view_manager, &root, paths.kind);
-        let answer = session
-            .call_raw(Stage::Inventory, "CreateContainerView", &body)
-            .await
-            .map_err(|error| classify(&error, target))?;
-        views.push(
-            parse_moref_response(answer.as_bytes(), "CreateContainerViewResponse")
-                .map_err(|e| protocol(e.to_string()))?,
-        );
-    }
+    // The same views and the same request a poll's first read makes.
+    let views = create_views(session).await.map_err(failed)?;
     let collector = session.property_collector();
     let spec = InventorySpec {
         views: &views,
@@ -82,10 +68,7 @@ async fn read(
     let mut method = "RetrievePropertiesEx";
     let (mut bytes, mut pages) = (0, 0);
     loop {
-        let answer = session
-            .call_raw(Stage::Inventory, method, &body)
-            .await
-            .map_err(|error| classify(&error, target))?;
+        let answer = call(session, method, &body).await.map_err(failed)?;
         bytes += answer.len();
         pages += 1;
         // The only `token` element of the answer is the result's own (properties arrive

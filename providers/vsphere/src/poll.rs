@@ -141,23 +141,11 @@ impl VspherePollSession {
     }
 
     fn read_failure(&self, error: ReadError) -> ProviderError {
-        match error {
-            ReadError::Session(error) => self.classified(&error),
-            ReadError::SessionLost => ProviderError::new(
-                FailureCategory::Auth,
-                format!(
-                    "vCenter {} ended the session again right after a new login; check that the account is not being logged out by another client",
-                    self.target.address()
-                ),
-            ),
-            ReadError::Malformed(method, detail) => ProviderError::new(
-                FailureCategory::Protocol,
-                format!(
-                    "vCenter {} answered {method} with something Pylon cannot read ({detail})",
-                    self.target.address()
-                ),
-            ),
+        if let ReadError::Session(error) = &error {
+            // Logged with its cause, as every classified step failure is.
+            return self.classified(error);
         }
+        read_failure(error, &self.target)
     }
 
     async fn read_inventory(&mut self) -> Result<Arc<InventorySnapshot>, ReadError> {
@@ -378,8 +366,29 @@ impl VspherePollSession {
     }
 }
 
+/// The classified failure of an inventory read on a freshly logged-in session.
+pub(crate) fn read_failure(error: ReadError, target: &VsphereTarget) -> ProviderError {
+    match error {
+        ReadError::Session(error) => classify(&error, target),
+        ReadError::SessionLost => ProviderError::new(
+            FailureCategory::Auth,
+            format!(
+                "vCenter {} ended the session again right after a new login; check that the account is not being logged out by another client",
+                target.address()
+            ),
+        ),
+        ReadError::Malformed(method, detail) => ProviderError::new(
+            FailureCategory::Protocol,
+            format!(
+                "vCenter {} answered {method} with something Pylon cannot read ({detail})",
+                target.address()
+            ),
+        ),
+    }
+}
+
 /// Why reading the inventory failed.
-enum ReadError {
+pub(crate) enum ReadError {
     /// A transport or HTTP failure, classified by [`classify`].
     Session(SessionError),
     /// vCenter no longer knows the session.
@@ -400,7 +409,7 @@ fn is_not_authenticated(error: &SessionError) -> bool {
 /// Sends one raw SOAP call. vSphere faults come back typed by the session layer (and are
 /// classified by [`classify`]); the one that means the session is gone is reported as
 /// [`ReadError::SessionLost`].
-async fn call(
+pub(crate) async fn call(
     session: &VcenterSession,
     method: &'static str,
     body: &str,
@@ -432,7 +441,7 @@ async fn release(session: &VcenterSession, live: LiveInventory) {
     }
 }
 
-async fn create_views(session: &VcenterSession) -> Result<Vec<MoRef>, ReadError> {
+pub(crate) async fn create_views(session: &VcenterSession) -> Result<Vec<MoRef>, ReadError> {
     let view_manager = session
         .view_manager()
         .ok_or_else(|| ReadError::Malformed("RetrieveServiceContent", "no ViewManager".into()))?;
