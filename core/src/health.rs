@@ -32,6 +32,19 @@ pub enum HealthStatus {
     Disabled,
 }
 
+impl HealthStatus {
+    /// The wire name, as serialised (`pending`, `healthy`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthStatus::Pending => "pending",
+            HealthStatus::Healthy => "healthy",
+            HealthStatus::Degraded => "degraded",
+            HealthStatus::Failing => "failing",
+            HealthStatus::Disabled => "disabled",
+        }
+    }
+}
+
 /// The last classified failure, as shown to admins.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LastError {
@@ -166,6 +179,19 @@ mod tests {
 
     fn at(second: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, second).unwrap()
+    }
+
+    #[test]
+    fn wire_names_match_serialisation() {
+        for status in [
+            HealthStatus::Pending,
+            HealthStatus::Healthy,
+            HealthStatus::Degraded,
+            HealthStatus::Failing,
+            HealthStatus::Disabled,
+        ] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
     }
 
     #[test]

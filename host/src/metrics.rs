@@ -180,7 +180,7 @@ pub fn render(
                 out,
                 "pylon_connection_status{{{},status=\"{}\"}} {}",
                 connection_labels(record),
-                status_name(status),
+                status.as_str(),
                 u8::from(health.status == status)
             );
         }
@@ -274,16 +274,6 @@ const STATUSES: [HealthStatus; 5] = [
     HealthStatus::Failing,
     HealthStatus::Disabled,
 ];
-
-fn status_name(status: HealthStatus) -> &'static str {
-    match status {
-        HealthStatus::Pending => "pending",
-        HealthStatus::Healthy => "healthy",
-        HealthStatus::Degraded => "degraded",
-        HealthStatus::Failing => "failing",
-        HealthStatus::Disabled => "disabled",
-    }
-}
 
 fn connection_labels(record: &ConnectionRecord) -> String {
     format!(
