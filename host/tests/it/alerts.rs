@@ -337,26 +337,6 @@ async fn the_alert_list_filters_pages_and_refuses_bad_filters() {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
-/// Asks for a poll and waits until one recorded after `previous` (its `collectedAt`)
-/// finished, successfully or not; returns the connection item.
-async fn next_poll(app: &TestApp, id: &str) -> serde_json::Value {
-    let before = app.item(id).await;
-    let attempted = before["poll"]["lastAttemptAt"].clone();
-    app.state.scheduler.poll_now(id).await;
-    let started = std::time::Instant::now();
-    loop {
-        let item = app.item(id).await;
-        if item["poll"]["lastAttemptAt"] != attempted && item["poll"]["status"] != "pending" {
-            return item;
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(60),
-            "timed out waiting for a poll: {item}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
-
 async fn alert_items(app: &TestApp, query: &str) -> Vec<serde_json::Value> {
     let (status, body) = app.get(&format!("/api/alerts?limit=1000&{query}")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -377,7 +357,7 @@ async fn simulator_health_alerts_open_stay_resolve_and_survive_a_restart() {
         .as_str()
         .unwrap()
         .to_owned();
-    let item = next_poll(&app, &id).await;
+    let item = app.next_poll(&id).await;
     assert_eq!(item["poll"]["status"], "healthy", "{item}");
     assert_eq!(alert_items(&app, "").await, Vec::<serde_json::Value>::new());
 
@@ -385,7 +365,7 @@ async fn simulator_health_alerts_open_stay_resolve_and_survive_a_restart() {
         .await;
     sim.set_overall_status("HostSystem", "DC0_H0", "yellow")
         .await;
-    next_poll(&app, &id).await;
+    app.next_poll(&id).await;
     let opened = alert_items(&app, "state=active").await;
     let (_, resources) = app
         .get(&format!("/api/resources?limit=1000&connection={id}"))
@@ -417,22 +397,7 @@ async fn simulator_health_alerts_open_stay_resolve_and_survive_a_restart() {
     assert_eq!(vm["connectionId"], id.as_str());
     assert_eq!(host["severity"], "warning", "{host}");
     // Prometheus sees them too.
-    let exposition = {
-        use http_body_util::BodyExt;
-        use tower::ServiceExt;
-        let response = app
-            .router
-            .clone()
-            .oneshot(
-                axum::http::Request::get("/metrics")
-                    .body(axum::body::Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        String::from_utf8(bytes.to_vec()).unwrap()
-    };
+    let exposition = app.metrics_text().await;
     for severity in ["critical", "warning"] {
         let line = format!(
             "pylon_alerts_active{{platform=\"vmware-vsphere\",connection=\"{id}\",severity=\"{severity}\"}} 1\n"
@@ -444,14 +409,14 @@ async fn simulator_health_alerts_open_stay_resolve_and_survive_a_restart() {
     }
 
     // Later polls keep the same two alerts.
-    next_poll(&app, &id).await;
-    next_poll(&app, &id).await;
+    app.next_poll(&id).await;
+    app.next_poll(&id).await;
     assert_eq!(alert_items(&app, "").await, opened);
 
     // The VM turns green: its alert resolves, the host's stays.
     sim.set_overall_status("VirtualMachine", "DC0_H0_VM0", "green")
         .await;
-    next_poll(&app, &id).await;
+    app.next_poll(&id).await;
     let resolved = alert_items(&app, "state=resolved").await;
     assert_eq!(resolved.len(), 1, "{resolved:#?}");
     assert_eq!(resolved[0]["id"], vm["id"]);
@@ -463,13 +428,13 @@ async fn simulator_health_alerts_open_stay_resolve_and_survive_a_restart() {
     app.state.scheduler.shutdown().await;
     let app = TestApp::open(app.stop()).await;
     assert_eq!(alert_items(&app, "").await, before);
-    let item = next_poll(&app, &id).await;
+    let item = app.next_poll(&id).await;
     assert_eq!(item["poll"]["status"], "healthy", "{item}");
     assert_eq!(alert_items(&app, "").await, before);
 
     // A failed poll changes nothing, though the host's condition is not reported.
     sim.stop().await;
-    let item = next_poll(&app, &id).await;
+    let item = app.next_poll(&id).await;
     assert_eq!(item["poll"]["status"], "failing", "{item}");
     assert_eq!(alert_items(&app, "").await, before);
     app.state.scheduler.shutdown().await;
@@ -490,11 +455,11 @@ async fn simulator_triggered_alarms_open_and_resolve_alarm_alerts() {
         .as_str()
         .unwrap()
         .to_owned();
-    next_poll(&app, &id).await;
+    app.next_poll(&id).await;
     let before = Utc::now() - Duration::seconds(1);
     sim.set_triggered_alarm("VirtualMachine", "DC0_H0_VM0", "alarm-7", "red")
         .await;
-    let item = next_poll(&app, &id).await;
+    let item = app.next_poll(&id).await;
     assert_eq!(item["poll"]["status"], "degraded", "{item}");
     let issues = item["observed"]["issues"].as_array().unwrap();
     assert!(
@@ -521,11 +486,11 @@ async fn simulator_triggered_alarms_open_and_resolve_alarm_alerts() {
     assert_eq!(resource["name"], "DC0_H0_VM0");
 
     // Still triggered: the same alert; cleared: it resolves.
-    next_poll(&app, &id).await;
+    app.next_poll(&id).await;
     assert_eq!(alert_items(&app, "").await, active);
     sim.set_triggered_alarm("VirtualMachine", "DC0_H0_VM0", "alarm-7", "none")
         .await;
-    next_poll(&app, &id).await;
+    app.next_poll(&id).await;
     let all = alert_items(&app, "").await;
     assert_eq!(all.len(), 1, "{all:#?}");
     assert_eq!(all[0]["id"], alert["id"]);

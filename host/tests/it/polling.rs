@@ -243,29 +243,6 @@ async fn an_unreadable_property_degrades_the_poll_and_names_the_object() {
     assert!(all.len() > 10, "{}", all.len());
 }
 
-/// `GET /metrics` without a token, as Prometheus scrapes it.
-async fn scrape(app: &TestApp) -> String {
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
-    let response = app
-        .router
-        .clone()
-        .oneshot(
-            axum::http::Request::get("/metrics")
-                .body(axum::body::Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/plain; version=0.0.4"));
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    String::from_utf8(bytes.to_vec()).unwrap()
-}
-
 #[tokio::test]
 async fn metrics_expose_poll_health_failures_and_resources_without_secrets() {
     let sim = Simulator::start(SimulatorOptions::default()).await;
@@ -289,7 +266,7 @@ async fn metrics_expose_poll_health_failures_and_resources_without_secrets() {
     })
     .await;
 
-    let text = scrape(&app).await;
+    let text = app.metrics_text().await;
     let inventory = sim.inventory();
     let labels = |id: &str| format!("platform=\"vmware-vsphere\",connection=\"{id}\"");
     for line in [
@@ -340,7 +317,7 @@ async fn metrics_expose_poll_health_failures_and_resources_without_secrets() {
 
     // A deleted connection's series go away.
     app.delete(&format!("/api/vmware/connections/{bad}")).await;
-    let text = scrape(&app).await;
+    let text = app.metrics_text().await;
     assert!(!text.contains(&bad), "{text}");
 }
 
@@ -363,11 +340,8 @@ async fn unchanged_polls_move_times_only_and_changes_still_land() {
     // Poll 2 is the complete WaitForUpdatesEx, polls 3 and 4 see nothing change.
     for _ in 0..3 {
         let previous = last["observed"]["collectedAt"].clone();
-        app.state.scheduler.poll_now(&id).await;
-        last = wait_for(&app, &id, "another poll", |i| {
-            i["observed"]["collectedAt"] != previous
-        })
-        .await;
+        last = app.next_poll(&id).await;
+        assert_ne!(last["observed"]["collectedAt"], previous, "{last}");
     }
     assert_eq!(last["poll"]["status"], "healthy", "{last}");
     let after = resources(&app, &format!("connection={id}")).await;
@@ -388,11 +362,11 @@ async fn unchanged_polls_move_times_only_and_changes_still_land() {
     sim.rename_vm("DC0_H0_VM0", "renamed-after-steady-state")
         .await;
     let previous = last["observed"]["collectedAt"].clone();
-    app.state.scheduler.poll_now(&id).await;
-    wait_for(&app, &id, "the poll after the rename", |i| {
-        i["observed"]["collectedAt"] != previous
-    })
-    .await;
+    let after_rename = app.next_poll(&id).await;
+    assert_ne!(
+        after_rename["observed"]["collectedAt"], previous,
+        "{after_rename}"
+    );
     let renamed = resources(&app, &format!("connection={id}&q=renamed-after")).await;
     assert_eq!(renamed.len(), 1, "{renamed:?}");
 }

@@ -45,23 +45,7 @@ async fn seeded(app: &TestApp, name: &str, agents: usize, vms: usize) -> String 
         .map(|n| resource(&id, ResourceType::Agent, n))
         .collect();
     resources.extend((0..vms).map(|n| resource(&id, ResourceType::Vm, n)));
-    let projection = Projection {
-        system: SystemIdentity::default(),
-        resources,
-        topology: TopologyCounts::default(),
-        issues: vec![],
-        collected_at: Utc::now(),
-        alerts: vec![],
-    };
-    let observed = serde_json::to_value(ContributionSummary::from_projection(&projection)).unwrap();
-    let mut health = PollHealth::new(60, true);
-    health.record_success(Utc::now(), false);
-    assert!(app
-        .state
-        .store
-        .record_poll(&id, &health, &observed, &projection.resources, no_alerts())
-        .await
-        .unwrap());
+    record(app, &id, resources).await;
     id
 }
 

@@ -131,6 +131,42 @@ impl TestApp {
             .unwrap_or_else(|| panic!("no item {id} in {list}"))
     }
 
+    /// Asks the scheduler for a poll of `id` and waits until one more attempt has been
+    /// recorded, successful or not (60 s at most); returns the connection item.
+    pub async fn next_poll(&self, id: &str) -> Value {
+        let attempted = self.item(id).await["poll"]["lastAttemptAt"].clone();
+        self.state.scheduler.poll_now(id).await;
+        let started = std::time::Instant::now();
+        loop {
+            let item = self.item(id).await;
+            if item["poll"]["lastAttemptAt"] != attempted && item["poll"]["status"] != "pending" {
+                return item;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "timed out waiting for a poll: {item}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `GET /metrics` without a token, as Prometheus scrapes it: the exposition text.
+    pub async fn metrics_text(&self) -> String {
+        let response = self
+            .router
+            .clone()
+            .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4"));
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
     /// Every byte the database holds on disk (main file, WAL and shared memory).
     pub fn database_bytes(&self) -> Vec<u8> {
         let mut bytes = Vec::new();
