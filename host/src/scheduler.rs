@@ -10,11 +10,13 @@
 
 use crate::metrics::PollMetrics;
 use crate::secrets::SecretBox;
-use crate::store::{ConnectionRecord, PollAlerts, Store};
-use chrono::Utc;
+use crate::store::{ConnectionRecord, PollAlerts, Store, StoreError};
+use chrono::{DateTime, Utc};
 use pylon_core::model::{AlertCondition, ContributionSummary, Projection, Resource};
 use pylon_core::provider::ProviderSession;
-use pylon_core::{ConnectionConfig, FailureCategory, Provider, ProviderError, Registry};
+use pylon_core::{
+    ConnectionConfig, FailureCategory, PollHealth, Provider, ProviderError, Registry,
+};
 use rand::Rng;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -212,6 +214,16 @@ struct PollWorker {
     last_summary: Option<ContributionSummary>,
 }
 
+/// A successful poll as recorded: what the `poll succeeded` log line reports.
+struct RecordedPoll {
+    summary: ContributionSummary,
+    /// The provider said nothing changed, so nothing was projected.
+    skipped_projection: bool,
+    /// The comparison with the last poll and the store write.
+    store_time: Duration,
+    stored: Result<(), StoreError>,
+}
+
 /// What one successful poll produced.
 enum Polled {
     Projected(Box<Projection>),
@@ -312,89 +324,15 @@ impl PollWorker {
         let now = Utc::now();
         let took_ms = took.as_millis();
         let result = match outcome {
-            Ok(Polled::Unchanged) => {
-                let Some(mut summary) = self.last_summary.clone() else {
+            Ok(polled) => {
+                let Some(RecordedPoll {
+                    summary,
+                    skipped_projection,
+                    store_time,
+                    stored,
+                }) = self.record_success(polled, &mut health, now).await
+                else {
                     return;
-                };
-                summary.collected_at = now;
-                health.record_success(now, !summary.issues.is_empty());
-                let storing = std::time::Instant::now();
-                let stored = match serde_json::to_value(&summary) {
-                    Ok(observed) => self
-                        .store
-                        .record_unchanged_poll(&self.id, &health, &observed, now)
-                        .await
-                        .map(|_| ()),
-                    Err(error) => {
-                        tracing::error!(connection_id = %self.id, %error, "cannot serialise the summary");
-                        return;
-                    }
-                };
-                tracing::info!(
-                    platform = %self.platform,
-                    connection_id = %self.id,
-                    took_ms,
-                    store_ms = storing.elapsed().as_millis(),
-                    agents = summary.agents,
-                    vms = summary.vms,
-                    storage = summary.storage,
-                    issues = summary.issues.len(),
-                    unchanged = true,
-                    "poll succeeded"
-                );
-                if stored.is_ok() {
-                    self.last_summary = Some(summary);
-                }
-                stored
-            }
-            Ok(Polled::Projected(projection)) => {
-                let projection = *projection;
-                let summary = ContributionSummary::from_projection(&projection);
-                health.record_success(now, !summary.issues.is_empty());
-                let observed = match serde_json::to_value(&summary) {
-                    Ok(observed) => observed,
-                    Err(error) => {
-                        tracing::error!(connection_id = %self.id, %error, "cannot serialise the summary");
-                        return;
-                    }
-                };
-                let storing = std::time::Instant::now();
-                // The shortcut skips the alert lifecycle too, so it is taken only when the
-                // alert conditions are also the ones recorded last time.
-                let unchanged = self
-                    .last_recorded
-                    .as_ref()
-                    .is_some_and(|(resources, alerts)| same_poll(resources, alerts, &projection));
-                let seen_at = projection.resources.first().map(|r| r.last_seen_at);
-                let stored = match (unchanged, seen_at) {
-                    (true, Some(seen_at)) => {
-                        self.store
-                            .record_unchanged_poll(&self.id, &health, &observed, seen_at)
-                            .await
-                    }
-                    _ => {
-                        let alerts = PollAlerts {
-                            conditions: &projection.alerts,
-                            observed_at: projection.collected_at,
-                        };
-                        self.store
-                            .record_poll(
-                                &self.id,
-                                &health,
-                                &observed,
-                                &projection.resources,
-                                alerts,
-                            )
-                            .await
-                    }
-                }
-                .map(|_| ());
-                (self.last_recorded, self.last_summary) = match &stored {
-                    Ok(()) => (
-                        Some((projection.resources, projection.alerts)),
-                        Some(summary.clone()),
-                    ),
-                    Err(_) => (None, None),
                 };
                 // `took_ms` is the provider's part (session, read, projection); `store_ms`
                 // the write. Together they are what one poll costs.
@@ -402,11 +340,12 @@ impl PollWorker {
                     platform = %self.platform,
                     connection_id = %self.id,
                     took_ms,
-                    store_ms = storing.elapsed().as_millis(),
+                    store_ms = store_time.as_millis(),
                     agents = summary.agents,
                     vms = summary.vms,
                     storage = summary.storage,
                     issues = summary.issues.len(),
+                    unchanged = skipped_projection,
                     "poll succeeded"
                 );
                 stored
@@ -431,6 +370,91 @@ impl PollWorker {
         if let Err(error) = result {
             tracing::error!(connection_id = %self.id, %error, "cannot record poll result");
         }
+    }
+
+    /// Records a successful poll: its summary, health and (when projected) resources and
+    /// alerts. `None` when there is nothing to record from (the summary could not be
+    /// serialised, logged here).
+    async fn record_success(
+        &mut self,
+        polled: Polled,
+        health: &mut PollHealth,
+        now: DateTime<Utc>,
+    ) -> Option<RecordedPoll> {
+        let (summary, projection) = match polled {
+            Polled::Unchanged => {
+                let mut summary = self.last_summary.clone()?;
+                summary.collected_at = now;
+                (summary, None)
+            }
+            Polled::Projected(projection) => (
+                ContributionSummary::from_projection(&projection),
+                Some(*projection),
+            ),
+        };
+        health.record_success(now, !summary.issues.is_empty());
+        let observed = match serde_json::to_value(&summary) {
+            Ok(observed) => observed,
+            Err(error) => {
+                tracing::error!(connection_id = %self.id, %error, "cannot serialise the summary");
+                return None;
+            }
+        };
+        let storing = std::time::Instant::now();
+        let Some(projection) = projection else {
+            let stored = self
+                .store
+                .record_unchanged_poll(&self.id, health, &observed, now)
+                .await
+                .map(|_| ());
+            if stored.is_ok() {
+                self.last_summary = Some(summary.clone());
+            }
+            return Some(RecordedPoll {
+                summary,
+                skipped_projection: true,
+                store_time: storing.elapsed(),
+                stored,
+            });
+        };
+        // The shortcut skips the alert lifecycle too, so it is taken only when the alert
+        // conditions are also the ones recorded last time.
+        let unchanged = self
+            .last_recorded
+            .as_ref()
+            .is_some_and(|(resources, alerts)| same_poll(resources, alerts, &projection));
+        let seen_at = projection.resources.first().map(|r| r.last_seen_at);
+        let stored = match (unchanged, seen_at) {
+            (true, Some(seen_at)) => {
+                self.store
+                    .record_unchanged_poll(&self.id, health, &observed, seen_at)
+                    .await
+            }
+            _ => {
+                let alerts = PollAlerts {
+                    conditions: &projection.alerts,
+                    observed_at: projection.collected_at,
+                };
+                self.store
+                    .record_poll(&self.id, health, &observed, &projection.resources, alerts)
+                    .await
+            }
+        }
+        .map(|_| ());
+        let store_time = storing.elapsed();
+        (self.last_recorded, self.last_summary) = match &stored {
+            Ok(()) => (
+                Some((projection.resources, projection.alerts)),
+                Some(summary.clone()),
+            ),
+            Err(_) => (None, None),
+        };
+        Some(RecordedPoll {
+            summary,
+            skipped_projection: false,
+            store_time,
+            stored,
+        })
     }
 }
 
