@@ -10,6 +10,7 @@
 pub mod descriptor;
 pub mod draft;
 pub mod failure;
+pub mod feeds;
 pub mod fixture;
 pub mod health;
 pub mod model;

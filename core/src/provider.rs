@@ -10,6 +10,7 @@
 use crate::descriptor::PlatformDescriptor;
 use crate::draft::{ConnectionConfig, FieldErrors};
 use crate::failure::ProviderError;
+use crate::feeds::{FeedCursor, Feeds};
 use crate::model::Projection;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -69,6 +70,13 @@ pub trait ProviderSession: Send + Sync {
 
     /// Ends the session (logs out). Safe to call more than once.
     async fn close(&mut self);
+
+    /// Hands a new session the cursor stored with the connection's last recorded feeds, before
+    /// its first poll, so it continues where the previous session stopped (see
+    /// [`crate::feeds`]). Sessions without feeds ignore it.
+    fn resume(&mut self, cursor: &FeedCursor) {
+        let _ = cursor;
+    }
 }
 
 /// A platform provider. One instance serves every connection of its platform, so it holds
@@ -111,5 +119,17 @@ pub trait Provider: Send + Sync + 'static {
     fn unchanged(&self, observation: &Observation) -> bool {
         let _ = observation;
         false
+    }
+
+    /// The history records and performance samples an observation brought, with resource ids
+    /// from the same projection rules as [`Provider::project`]. Called for every successful
+    /// poll, including unchanged ones (a quiet inventory still has new samples). Pure: no I/O.
+    fn project_feeds(
+        &self,
+        connection_id: &str,
+        observation: &Observation,
+    ) -> Result<Feeds, ProviderError> {
+        let _ = (connection_id, observation);
+        Ok(Feeds::default())
     }
 }

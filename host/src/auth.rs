@@ -87,6 +87,9 @@ pub fn required_scope(method: &Method, route: &str) -> Option<Access> {
         ("POST", "/api/{slug}/connections/test") => Scoped(SettingsWrite),
         ("POST", "/api/{slug}/connections/{id}/test") => Scoped(SettingsWrite),
         ("GET", "/api/resources" | "/api/resources/{id}") => Scoped(MonitoringRead),
+        ("GET", "/api/resources/{id}/history" | "/api/resources/{id}/metrics") => {
+            Scoped(MonitoringRead)
+        }
         ("GET", "/api/alerts") => Scoped(MonitoringRead),
         _ => return None,
     };

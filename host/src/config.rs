@@ -31,6 +31,10 @@ pub struct Config {
     /// Admin token to install on first start, instead of a generated one.
     #[serde(deserialize_with = "deserialize_secret", default)]
     pub admin_token: Option<SecretString>,
+    /// The API token `pylon mcp` (the MCP server on stdio) acts with; it needs the
+    /// `monitoring:read` scope. `pylon serve` ignores it: its MCP clients send their own.
+    #[serde(deserialize_with = "deserialize_secret", default)]
+    pub mcp_token: Option<SecretString>,
     /// File holding the 32-byte key that encrypts secrets at rest; defaults to
     /// `<data_dir>/secret.key` and is generated (mode 0600) when absent.
     pub secret_key_file: Option<PathBuf>,
@@ -45,6 +49,12 @@ pub struct Config {
     pub max_concurrent_polls: usize,
     /// Upper bound of one poll, in seconds.
     pub poll_timeout_seconds: u64,
+    /// Event and task history older than this many days is pruned.
+    pub history_retention_days: u32,
+    /// At most this many history records are kept per connection (the newest).
+    pub history_max_rows: u32,
+    /// Performance samples older than this many hours are pruned.
+    pub metrics_retention_hours: u32,
 }
 
 impl fmt::Debug for Config {
@@ -57,6 +67,7 @@ impl fmt::Debug for Config {
                 &self.database_url.as_deref().map(redact_url),
             )
             .field("admin_token", &self.admin_token)
+            .field("mcp_token", &self.mcp_token)
             .field("secret_key_file", &self.secret_key_file)
             .field("log", &self.log)
             .field("log_format", &self.log_format)
@@ -64,6 +75,9 @@ impl fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_concurrent_polls", &self.max_concurrent_polls)
             .field("poll_timeout_seconds", &self.poll_timeout_seconds)
+            .field("history_retention_days", &self.history_retention_days)
+            .field("history_max_rows", &self.history_max_rows)
+            .field("metrics_retention_hours", &self.metrics_retention_hours)
             .finish()
     }
 }
@@ -100,6 +114,9 @@ struct Defaults {
     max_body_bytes: usize,
     max_concurrent_polls: usize,
     poll_timeout_seconds: u64,
+    history_retention_days: u32,
+    history_max_rows: u32,
+    metrics_retention_hours: u32,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -111,6 +128,9 @@ const DEFAULTS: Defaults = Defaults {
     max_body_bytes: 256 * 1024,
     max_concurrent_polls: 8,
     poll_timeout_seconds: 120,
+    history_retention_days: 30,
+    history_max_rows: 10_000,
+    metrics_retention_hours: 24,
 };
 
 impl Config {
@@ -137,6 +157,7 @@ impl Config {
             data_dir: data_dir.into(),
             database_url: None,
             admin_token: None,
+            mcp_token: None,
             secret_key_file: None,
             log: DEFAULTS.log.to_owned(),
             log_format: DEFAULTS.log_format,
@@ -144,6 +165,18 @@ impl Config {
             max_body_bytes: DEFAULTS.max_body_bytes,
             max_concurrent_polls: DEFAULTS.max_concurrent_polls,
             poll_timeout_seconds: DEFAULTS.poll_timeout_seconds,
+            history_retention_days: DEFAULTS.history_retention_days,
+            history_max_rows: DEFAULTS.history_max_rows,
+            metrics_retention_hours: DEFAULTS.metrics_retention_hours,
+        }
+    }
+
+    /// Feed retention, each bound at least 1 so a zero cannot delete everything at once.
+    pub fn feed_retention(&self) -> crate::store::FeedRetention {
+        crate::store::FeedRetention {
+            history_days: self.history_retention_days.max(1),
+            history_rows_per_connection: self.history_max_rows.max(1),
+            metrics_hours: self.metrics_retention_hours.max(1),
         }
     }
 

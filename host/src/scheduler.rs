@@ -10,8 +10,9 @@
 
 use crate::metrics::PollMetrics;
 use crate::secrets::SecretBox;
-use crate::store::{ConnectionRecord, PollAlerts, Store, StoreError};
+use crate::store::{ConnectionRecord, FeedRetention, PollAlerts, Store, StoreError};
 use chrono::{DateTime, Utc};
+use pylon_core::feeds::Feeds;
 use pylon_core::model::{AlertCondition, ContributionSummary, Projection, Resource};
 use pylon_core::provider::ProviderSession;
 use pylon_core::{
@@ -33,6 +34,8 @@ pub struct SchedulerSettings {
     pub max_concurrent_polls: usize,
     /// Upper bound of one poll (connect, collect, project).
     pub poll_timeout: Duration,
+    /// How much history and performance data is kept.
+    pub retention: FeedRetention,
 }
 
 struct ConnectionTask {
@@ -174,6 +177,7 @@ impl PollScheduler {
             metrics: self.metrics.clone(),
             permits: self.permits.clone(),
             poll_timeout: self.settings.poll_timeout,
+            retention: self.settings.retention,
             abort: abort.clone(),
             stop: self.stop.clone(),
             wake: wake.clone(),
@@ -203,14 +207,15 @@ struct PollWorker {
     metrics: Arc<PollMetrics>,
     permits: Arc<Semaphore>,
     poll_timeout: Duration,
+    retention: FeedRetention,
     abort: CancellationToken,
     stop: CancellationToken,
     wake: Arc<Notify>,
     /// The resources and alert conditions of the last recorded successful poll, to skip the
     /// store diff when a poll changed nothing.
     last_recorded: Option<(Vec<Resource>, Vec<AlertCondition>)>,
-    /// The summary of the last recorded successful poll, reused (with a new `collectedAt`)
-    /// when the provider says a poll saw nothing change.
+    /// The summary of the last recorded successful poll (without feed issues), reused
+    /// (with a new `collectedAt`) when the provider says a poll saw nothing change.
     last_summary: Option<ContributionSummary>,
 }
 
@@ -219,13 +224,21 @@ struct RecordedPoll {
     summary: ContributionSummary,
     /// The provider said nothing changed, so nothing was projected.
     skipped_projection: bool,
+    /// History records and samples the feeds brought.
+    history: usize,
+    samples: usize,
     /// The comparison with the last poll and the store write.
     store_time: Duration,
     stored: Result<(), StoreError>,
 }
 
 /// What one successful poll produced.
-enum Polled {
+struct Polled {
+    inventory: PolledInventory,
+    feeds: Feeds,
+}
+
+enum PolledInventory {
     Projected(Box<Projection>),
     /// The provider saw nothing change since the last recorded poll of this session
     /// ([`Provider::unchanged`]), so nothing was projected.
@@ -288,20 +301,42 @@ impl PollWorker {
         session: &mut Option<Box<dyn ProviderSession>>,
     ) -> Result<Polled, ProviderError> {
         if session.is_none() {
-            *session = Some(self.provider.connect(&self.config).await?);
+            let mut opened = self.provider.connect(&self.config).await?;
+            // A new session continues the feeds where the stored records end.
+            match self.store.feed_cursor(&self.id).await {
+                Ok(cursor) => opened.resume(&cursor),
+                Err(error) => {
+                    // Starting over is safe: records already stored are not stored twice.
+                    tracing::warn!(connection_id = %self.id, %error, "cannot read the feed cursor; feeds start over");
+                }
+            }
+            *session = Some(opened);
         }
         let Some(active) = session.as_mut() else {
             return Err(ProviderError::new(FailureCategory::Protocol, "no session"));
         };
         let observation = active.poll().await?;
+        let feeds = self
+            .provider
+            .project_feeds(&self.id, &observation)
+            .unwrap_or_else(|error| Feeds {
+                // Feeds are secondary: their failure degrades the poll, never fails it.
+                issues: vec![pylon_core::model::PollIssue {
+                    stage: "feeds".into(),
+                    category: error.category,
+                    message: error.message,
+                    occurrences: 1,
+                }],
+                ..Feeds::default()
+            });
         // Re-projecting an unchanged inventory is most of a steady-state poll's CPU; the
         // previous projection is recorded already, so only the times move.
-        if self.last_summary.is_some() && self.provider.unchanged(&observation) {
-            return Ok(Polled::Unchanged);
-        }
-        self.provider
-            .project(&self.id, &observation)
-            .map(|projection| Polled::Projected(Box::new(projection)))
+        let inventory = if self.last_summary.is_some() && self.provider.unchanged(&observation) {
+            PolledInventory::Unchanged
+        } else {
+            PolledInventory::Projected(Box::new(self.provider.project(&self.id, &observation)?))
+        };
+        Ok(Polled { inventory, feeds })
     }
 
     async fn record(&mut self, outcome: Result<Polled, ProviderError>, took: Duration) {
@@ -328,6 +363,8 @@ impl PollWorker {
                 let Some(RecordedPoll {
                     summary,
                     skipped_projection,
+                    history,
+                    samples,
                     store_time,
                     stored,
                 }) = self.record_success(polled, &mut health, now).await
@@ -346,6 +383,8 @@ impl PollWorker {
                     storage = summary.storage,
                     issues = summary.issues.len(),
                     unchanged = skipped_projection,
+                    history,
+                    samples,
                     "poll succeeded"
                 );
                 stored
@@ -381,17 +420,22 @@ impl PollWorker {
         health: &mut PollHealth,
         now: DateTime<Utc>,
     ) -> Option<RecordedPoll> {
-        let (summary, projection) = match polled {
-            Polled::Unchanged => {
+        let Polled { inventory, feeds } = polled;
+        let (base_summary, projection) = match inventory {
+            PolledInventory::Unchanged => {
                 let mut summary = self.last_summary.clone()?;
                 summary.collected_at = now;
                 (summary, None)
             }
-            Polled::Projected(projection) => (
+            PolledInventory::Projected(projection) => (
                 ContributionSummary::from_projection(&projection),
                 Some(*projection),
             ),
         };
+        // What the feeds could not read is shown and degrades the poll like any other issue,
+        // but is not remembered with the inventory's summary: the next poll says afresh.
+        let mut summary = base_summary.clone();
+        summary.issues.extend(feeds.issues.iter().cloned());
         health.record_success(now, !summary.issues.is_empty());
         let observed = match serde_json::to_value(&summary) {
             Ok(observed) => observed,
@@ -401,22 +445,42 @@ impl PollWorker {
             }
         };
         let storing = std::time::Instant::now();
-        let Some(projection) = projection else {
-            let stored = self
+        let projection_skipped = projection.is_none();
+        let stored = match projection {
+            None => self
                 .store
                 .record_unchanged_poll(&self.id, health, &observed, now)
                 .await
-                .map(|_| ());
-            if stored.is_ok() {
-                self.last_summary = Some(summary.clone());
-            }
-            return Some(RecordedPoll {
-                summary,
-                skipped_projection: true,
-                store_time: storing.elapsed(),
-                stored,
-            });
+                .map(|_| ()),
+            Some(projection) => self.record_projection(projection, health, &observed).await,
         };
+        self.last_summary = stored.is_ok().then_some(base_summary);
+        let stored = match stored {
+            Ok(()) if !feeds.is_empty() || feeds.cursor.0.is_some() => self
+                .store
+                .record_feeds(&self.id, &feeds, self.retention)
+                .await
+                .map(|_| ()),
+            other => other,
+        };
+        Some(RecordedPoll {
+            summary,
+            skipped_projection: projection_skipped,
+            history: feeds.history.len(),
+            samples: feeds.sample_count(),
+            store_time: storing.elapsed(),
+            stored,
+        })
+    }
+
+    /// Records a projected poll: the whole resource set and alert lifecycle, or only the
+    /// times when it equals the last recorded one.
+    async fn record_projection(
+        &mut self,
+        projection: Projection,
+        health: &PollHealth,
+        observed: &serde_json::Value,
+    ) -> Result<(), StoreError> {
         // The shortcut skips the alert lifecycle too, so it is taken only when the alert
         // conditions are also the ones recorded last time.
         let unchanged = self
@@ -427,7 +491,7 @@ impl PollWorker {
         let stored = match (unchanged, seen_at) {
             (true, Some(seen_at)) => {
                 self.store
-                    .record_unchanged_poll(&self.id, health, &observed, seen_at)
+                    .record_unchanged_poll(&self.id, health, observed, seen_at)
                     .await
             }
             _ => {
@@ -436,25 +500,15 @@ impl PollWorker {
                     observed_at: projection.collected_at,
                 };
                 self.store
-                    .record_poll(&self.id, health, &observed, &projection.resources, alerts)
+                    .record_poll(&self.id, health, observed, &projection.resources, alerts)
                     .await
             }
         }
         .map(|_| ());
-        let store_time = storing.elapsed();
-        (self.last_recorded, self.last_summary) = match &stored {
-            Ok(()) => (
-                Some((projection.resources, projection.alerts)),
-                Some(summary.clone()),
-            ),
-            Err(_) => (None, None),
-        };
-        Some(RecordedPoll {
-            summary,
-            skipped_projection: false,
-            store_time,
-            stored,
-        })
+        self.last_recorded = stored
+            .is_ok()
+            .then(|| (projection.resources, projection.alerts));
+        stored
     }
 }
 

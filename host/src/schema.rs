@@ -11,12 +11,14 @@
 use crate::api::alerts::AlertPage;
 use crate::api::connections::{ConnectionItem, Deleted, TestResult};
 use crate::api::error::ErrorEnvelope;
+use crate::api::feeds::{HistoryPage, MetricsAnswer, DEFAULT_MAX_POINTS, MAX_POINTS};
 use crate::api::resources::{ResourcePage, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::api::tokens::{CreatedToken, TokenItem, TokenRequest};
 use crate::auth::{required_scope, Access};
 use axum::http::Method;
 use pylon_core::descriptor::{FieldDefault, FieldKind, FieldSpec};
 use pylon_core::draft::{DEFAULT_POLL_INTERVAL_SECONDS, MAX_NAME_LENGTH, POLL_INTERVAL_RANGE};
+use pylon_core::feeds::{HistoryKind, HistoryRecord, MetricName, MetricSeries};
 use pylon_core::model::{Alert, Resource, ResourceType};
 use pylon_core::{Capabilities, FailureCategory, PlatformDescriptor, Registry, SecretString};
 use schemars::generate::SchemaSettings;
@@ -96,6 +98,11 @@ pub fn documents(registry: &Registry) -> Result<Vec<Document>, SchemaError> {
         ("connection-deleted", root_schema::<Deleted>()),
         ("error", root_schema::<ErrorEnvelope>()),
         ("failure-category", root_schema::<FailureCategory>()),
+        ("history-page", root_schema::<HistoryPage>()),
+        ("history-record", root_schema::<HistoryRecord>()),
+        ("metric-name", root_schema::<MetricName>()),
+        ("metric-series", root_schema::<MetricSeries>()),
+        ("metrics", root_schema::<MetricsAnswer>()),
         ("platform", root_schema::<PlatformDescriptor>()),
         ("platforms", root_schema::<Vec<PlatformDescriptor>>()),
         ("resource", root_schema::<Resource>()),
@@ -413,6 +420,25 @@ const ROUTES: &[Route] = &[
     },
     Route {
         method: "GET",
+        pattern: "/api/resources/{id}/history",
+        summary: "A resource's events and tasks, newest first, paged. `not_supported` (404) \
+                  when its provider does not collect history.",
+        body: Body::None,
+        answer: Answer::Schema(200, "HistoryPage"),
+        errors: &[404],
+    },
+    Route {
+        method: "GET",
+        pattern: "/api/resources/{id}/metrics",
+        summary: "A resource's performance history, one series per canonical metric, averaged \
+                  into at most `maxPoints` points. `not_supported` (404) when its provider \
+                  does not collect metrics.",
+        body: Body::None,
+        answer: Answer::Schema(200, "MetricsAnswer"),
+        errors: &[404],
+    },
+    Route {
+        method: "GET",
         pattern: "/api/alerts",
         summary: "Alerts from platform alarms and health, active and resolved, filtered and \
                   paged in the order they opened.",
@@ -447,6 +473,10 @@ fn component_schemas() -> Map<String, Value> {
     generator.subschema_for::<ResourcePage>();
     generator.subschema_for::<Resource>();
     generator.subschema_for::<AlertPage>();
+    generator.subschema_for::<HistoryPage>();
+    generator.subschema_for::<MetricsAnswer>();
+    generator.subschema_for::<HistoryKind>();
+    generator.subschema_for::<MetricName>();
     generator.subschema_for::<ErrorEnvelope>();
     generator.subschema_for::<FailureCategory>();
     generator.take_definitions(true)
@@ -498,7 +528,7 @@ fn component_responses() -> Value {
                 },
             })),
         },
-        "NotFound": error_response("`not_found`: no such provider slug, connection, token or resource."),
+        "NotFound": error_response("`not_found`: no such provider slug, connection, token or resource; `not_supported`: the resource's provider does not deliver what the route serves."),
         "Conflict": error_response("`conflict`: the name is taken on this platform, or concurrent edits."),
     })
 }
@@ -590,6 +620,58 @@ fn alert_query_parameters() -> Vec<Value> {
     parameters
 }
 
+fn history_query_parameters() -> Vec<Value> {
+    let mut parameters = vec![
+        parameter(
+            "kind",
+            "query",
+            "Only events or only tasks.",
+            json!({ "$ref": "#/components/schemas/HistoryKind" }),
+        ),
+        parameter(
+            "since",
+            "query",
+            "Only records at or after this RFC 3339 time.",
+            json!({ "type": "string", "format": "date-time" }),
+        ),
+    ];
+    parameters.extend(
+        resource_query_parameters()
+            .into_iter()
+            .filter(|p| matches!(p["name"].as_str(), Some("limit" | "cursor"))),
+    );
+    parameters
+}
+
+fn metrics_query_parameters() -> Vec<Value> {
+    vec![
+        parameter(
+            "metric",
+            "query",
+            "Only this canonical metric.",
+            json!({ "$ref": "#/components/schemas/MetricName" }),
+        ),
+        parameter(
+            "since",
+            "query",
+            "Start of the range (RFC 3339); default one hour before `until`.",
+            json!({ "type": "string", "format": "date-time" }),
+        ),
+        parameter(
+            "until",
+            "query",
+            "End of the range (RFC 3339); default now.",
+            json!({ "type": "string", "format": "date-time" }),
+        ),
+        parameter(
+            "maxPoints",
+            "query",
+            "Most points per series; a longer range is averaged into equal buckets.",
+            json!({ "type": "integer", "minimum": 1, "maximum": MAX_POINTS, "default": DEFAULT_MAX_POINTS }),
+        ),
+    ]
+}
+
 fn operation(
     route: &Route,
     slug: Option<&str>,
@@ -631,6 +713,12 @@ fn operation(
     if route.pattern == "/api/alerts" {
         parameters.extend(alert_query_parameters());
     }
+    if route.pattern == "/api/resources/{id}/history" {
+        parameters.extend(history_query_parameters());
+    }
+    if route.pattern == "/api/resources/{id}/metrics" {
+        parameters.extend(metrics_query_parameters());
+    }
     if !parameters.is_empty() {
         op.insert("parameters".into(), Value::Array(parameters));
     }
@@ -666,8 +754,14 @@ fn operation(
         status.to_string(),
         json!({ "description": "Success.", "content": content }),
     );
-    let takes_input =
-        request.is_some() || matches!(route.pattern, "/api/resources" | "/api/alerts");
+    let takes_input = request.is_some()
+        || matches!(
+            route.pattern,
+            "/api/resources"
+                | "/api/alerts"
+                | "/api/resources/{id}/history"
+                | "/api/resources/{id}/metrics"
+        );
     if takes_input {
         responses.insert(
             "400".into(),

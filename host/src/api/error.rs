@@ -22,6 +22,10 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
     NotFound(String),
+    /// The resource exists, but its provider does not deliver what the route serves (its
+    /// descriptor does not declare the capability).
+    #[error("{0}")]
+    NotSupported(String),
     #[error("{0}")]
     Conflict(String),
     #[error("missing or unknown API token")]
@@ -48,7 +52,7 @@ impl ApiError {
         match self {
             Self::Validation(_) | Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::NotFound(_) | Self::NotSupported(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::MissingScope(_) | Self::Forbidden => StatusCode::FORBIDDEN,
@@ -63,6 +67,7 @@ impl ApiError {
             Self::InvalidRequest(_) => ErrorCode::InvalidRequest,
             Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             Self::NotFound(_) => ErrorCode::NotFound,
+            Self::NotSupported(_) => ErrorCode::NotSupported,
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::Unauthorized => ErrorCode::Unauthorized,
             Self::MissingScope(_) | Self::Forbidden => ErrorCode::MissingScope,
@@ -94,7 +99,9 @@ impl ApiError {
         }
     }
 
-    fn public_message(&self) -> String {
+    /// The message a caller may see: the error itself, except that an internal error's
+    /// detail stays in the server log.
+    pub fn public_message(&self) -> String {
         match self {
             Self::Validation(errors) => format!("invalid input: {errors}"),
             Self::Internal(_) => "internal error; see the server log".to_owned(),
@@ -125,6 +132,9 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// 404: no such route, connection, token or resource.
     NotFound,
+    /// 404: the resource's provider does not deliver this (history or metrics); the
+    /// message names the provider and what it lacks.
+    NotSupported,
     /// 409: a name conflict or a concurrent edit.
     Conflict,
     /// 401: no token, or an unknown or revoked one.

@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod connections;
 pub mod error;
 pub mod extract;
+pub mod feeds;
 pub mod metrics;
 pub mod openapi;
 pub mod platforms;
@@ -27,6 +28,7 @@ pub fn app(state: AppState) -> Router {
         .merge(tokens::router())
         .merge(connections::router())
         .merge(resources::router())
+        .merge(feeds::router())
         .merge(alerts::router())
         .merge(openapi::router())
         .merge(metrics::router())

@@ -8,6 +8,7 @@ pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
+use pylon_core::feeds::{FeedCursor, Feeds, HistoryKind, HistoryRecord, MetricName};
 use pylon_core::model::{Alert, AlertCondition, AlertSeverity, AlertState, Resource};
 use pylon_core::PollHealth;
 use serde_json::{Map, Value};
@@ -232,6 +233,59 @@ pub struct AlertQuery {
     pub limit: u32,
 }
 
+/// How much feed data is kept. Pruned when a connection records feeds, so the tables stay
+/// bounded however long Pylon runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedRetention {
+    /// History records older than this many days are removed.
+    pub history_days: u32,
+    /// At most this many history records per connection (the newest are kept).
+    pub history_rows_per_connection: u32,
+    /// Performance samples older than this many hours are removed.
+    pub metrics_hours: u32,
+}
+
+impl Default for FeedRetention {
+    fn default() -> Self {
+        Self {
+            history_days: 30,
+            history_rows_per_connection: 10_000,
+            metrics_hours: 24,
+        }
+    }
+}
+
+/// The position of a history record in its listing: newest first, by time then id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryPosition {
+    pub at: DateTime<Utc>,
+    pub id: String,
+}
+
+/// Filters and paging for a resource's history. Results run newest first.
+#[derive(Debug, Clone)]
+pub struct HistoryQuery {
+    pub resource_id: String,
+    pub kind: Option<HistoryKind>,
+    /// Only records at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only records that sort after this one (the paging cursor).
+    pub after: Option<HistoryPosition>,
+    pub limit: u32,
+}
+
+/// A time range of a resource's metrics, averaged into buckets of `bucket_seconds` (1 for
+/// raw samples) so a long range answers with a bounded number of points.
+#[derive(Debug, Clone)]
+pub struct MetricQuery {
+    pub resource_id: String,
+    /// One metric, or every metric the resource has.
+    pub metric: Option<MetricName>,
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub bucket_seconds: i64,
+}
+
 /// Everything the host persists.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -288,6 +342,27 @@ pub trait Store: Send + Sync + 'static {
         observed: &Value,
         seen_at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+    /// Records what a poll's feeds brought and the cursor that says where they stand, in one
+    /// transaction: history records whose id is stored already and samples already stored
+    /// (same resource, metric and second) are dropped, so a replay after a restart stores
+    /// nothing twice. Then prunes the connection's feed data beyond `retention`. Returns
+    /// `false`, writing nothing, when the connection no longer exists.
+    async fn record_feeds(
+        &self,
+        connection_id: &str,
+        feeds: &Feeds,
+        retention: FeedRetention,
+    ) -> Result<bool, StoreError>;
+    /// The cursor stored by the connection's last [`Store::record_feeds`].
+    async fn feed_cursor(&self, connection_id: &str) -> Result<FeedCursor, StoreError>;
+    /// A page of one resource's history, newest first.
+    async fn list_history(&self, query: &HistoryQuery) -> Result<Vec<HistoryRecord>, StoreError>;
+    /// A resource's samples in a time range, bucketed, by metric then time.
+    async fn metric_points(
+        &self,
+        query: &MetricQuery,
+    ) -> Result<Vec<(MetricName, Vec<(DateTime<Utc>, f64)>)>, StoreError>;
+
     /// A page of resources as API JSON texts (see [`resource_json_text`]).
     async fn list_resources(&self, query: &ResourceQuery) -> Result<Vec<ResourceJson>, StoreError>;
     async fn get_resource(&self, id: &str) -> Result<Option<Value>, StoreError>;

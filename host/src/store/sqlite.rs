@@ -4,11 +4,12 @@
 
 use super::{
     format_time, parse_time, resource_json, resource_json_text, ActiveAlertCount, AlertQuery,
-    ConnectionRecord, PollAlerts, ResourceJson, ResourceQuery, Store, StoreError, StoredResource,
-    TokenRecord,
+    ConnectionRecord, FeedRetention, HistoryQuery, MetricQuery, PollAlerts, ResourceJson,
+    ResourceQuery, Store, StoreError, StoredResource, TokenRecord,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
+use pylon_core::feeds::{FeedCursor, Feeds, HistoryKind, HistoryRecord, MetricName};
 use pylon_core::model::{Alert, AlertSeverity, AlertSource, AlertState, Resource};
 use pylon_core::PollHealth;
 use serde_json::Value;
@@ -18,6 +19,8 @@ use std::collections::{HashMap, HashSet};
 
 /// Rows per multi-row upsert: 8 parameters each stays far below SQLite's 32,766 limit.
 const UPSERT_BATCH_ROWS: usize = 500;
+/// Samples per multi-row insert: 5 parameters each.
+const SAMPLE_BATCH_ROWS: usize = 2_000;
 use std::str::FromStr;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -233,6 +236,105 @@ async fn apply_alerts(
     sqlx::query("DELETE FROM alerts WHERE connection_id = ? AND resolved_at < ?")
         .bind(connection_id)
         .bind(prune_before)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn history_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<HistoryRecord, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    Ok(HistoryRecord {
+        id: row.try_get("id")?,
+        connection_id: row.try_get("connection_id")?,
+        at: parse_time(&row.try_get::<String, _>("at")?)?,
+        kind: HistoryKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("history kind {kind:?}")))?,
+        record_type: row.try_get("type")?,
+        message: row.try_get("message")?,
+        user: row.try_get("user_name")?,
+        resource_id: row.try_get("resource_id")?,
+    })
+}
+
+/// Inserts what is new of a poll's feeds and prunes beyond retention, inside `tx`.
+async fn insert_feeds(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    connection_id: &str,
+    feeds: &Feeds,
+    retention: FeedRetention,
+) -> Result<(), StoreError> {
+    for batch in feeds.history.chunks(UPSERT_BATCH_ROWS) {
+        let mut sql = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO history
+               (connection_id, id, at, kind, type, message, user_name, resource_id) ",
+        );
+        sql.push_values(batch, |mut values, record| {
+            values
+                .push_bind(connection_id)
+                .push_bind(&record.id)
+                .push_bind(format_time(record.at))
+                .push_bind(record.kind.as_str())
+                .push_bind(&record.record_type)
+                .push_bind(&record.message)
+                .push_bind(&record.user)
+                .push_bind(&record.resource_id);
+        });
+        sql.push(" ON CONFLICT DO NOTHING");
+        sql.build().execute(&mut **tx).await?;
+    }
+    let samples: Vec<(&str, &'static str, i64, f64)> = feeds
+        .samples
+        .iter()
+        .flat_map(|run| {
+            run.points.iter().map(move |(at, value)| {
+                (
+                    run.resource_id.as_str(),
+                    run.metric.as_str(),
+                    at.timestamp(),
+                    *value,
+                )
+            })
+        })
+        .filter(|sample| sample.3.is_finite())
+        .collect();
+    for batch in samples.chunks(SAMPLE_BATCH_ROWS) {
+        let mut sql = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO metric_samples (resource_id, metric, at, value, connection_id) ",
+        );
+        sql.push_values(batch, |mut values, (resource_id, metric, at, value)| {
+            values
+                .push_bind(*resource_id)
+                .push_bind(*metric)
+                .push_bind(*at)
+                .push_bind(*value)
+                .push_bind(connection_id);
+        });
+        sql.push(" ON CONFLICT DO NOTHING");
+        sql.build().execute(&mut **tx).await?;
+    }
+    let now = Utc::now();
+    let history_cutoff = now - Duration::days(i64::from(retention.history_days));
+    sqlx::query("DELETE FROM history WHERE connection_id = ? AND at < ?")
+        .bind(connection_id)
+        .bind(format_time(history_cutoff))
+        .execute(&mut **tx)
+        .await?;
+    if !feeds.history.is_empty() {
+        // Only a poll that added records can push the connection over its row cap.
+        sqlx::query(
+            "DELETE FROM history WHERE connection_id = ?1 AND id IN (
+                 SELECT id FROM history WHERE connection_id = ?1
+                 ORDER BY at DESC, id DESC LIMIT -1 OFFSET ?2)",
+        )
+        .bind(connection_id)
+        .bind(i64::from(retention.history_rows_per_connection))
+        .execute(&mut **tx)
+        .await?;
+    }
+    let metrics_cutoff = now - Duration::hours(i64::from(retention.metrics_hours));
+    sqlx::query("DELETE FROM metric_samples WHERE connection_id = ? AND at < ?")
+        .bind(connection_id)
+        .bind(metrics_cutoff.timestamp())
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -479,6 +581,104 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(updated.rows_affected() == 1)
+    }
+
+    async fn record_feeds(
+        &self,
+        connection_id: &str,
+        feeds: &Feeds,
+        retention: FeedRetention,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Writing first takes the write lock at once (see `record_poll`).
+        let updated = sqlx::query("UPDATE connections SET feed_cursor = ? WHERE id = ?")
+            .bind(&feeds.cursor.0)
+            .bind(connection_id)
+            .execute(&mut *tx)
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_feeds(&mut tx, connection_id, feeds, retention).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn feed_cursor(&self, connection_id: &str) -> Result<FeedCursor, StoreError> {
+        let cursor: Option<Option<String>> =
+            sqlx::query_scalar("SELECT feed_cursor FROM connections WHERE id = ?")
+                .bind(connection_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(FeedCursor(cursor.flatten()))
+    }
+
+    async fn list_history(&self, query: &HistoryQuery) -> Result<Vec<HistoryRecord>, StoreError> {
+        let mut sql =
+            sqlx::QueryBuilder::<sqlx::Sqlite>::new("SELECT * FROM history WHERE resource_id = ");
+        sql.push_bind(&query.resource_id);
+        if let Some(kind) = query.kind {
+            sql.push(" AND kind = ").push_bind(kind.as_str());
+        }
+        if let Some(since) = query.since {
+            sql.push(" AND at >= ").push_bind(format_time(since));
+        }
+        if let Some(after) = &query.after {
+            let at = format_time(after.at);
+            sql.push(" AND (at < ")
+                .push_bind(at.clone())
+                .push(" OR (at = ")
+                .push_bind(at)
+                .push(" AND id < ")
+                .push_bind(&after.id)
+                .push("))");
+        }
+        sql.push(" ORDER BY at DESC, id DESC LIMIT ")
+            .push_bind(i64::from(query.limit));
+        sql.build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(history_from_row)
+            .collect()
+    }
+
+    async fn metric_points(
+        &self,
+        query: &MetricQuery,
+    ) -> Result<Vec<(MetricName, Vec<(DateTime<Utc>, f64)>)>, StoreError> {
+        let bucket = query.bucket_seconds.max(1);
+        let mut sql = sqlx::QueryBuilder::<sqlx::Sqlite>::new("SELECT metric, (at / ");
+        sql.push_bind(bucket)
+            .push(") * ")
+            .push_bind(bucket)
+            .push(" AS bucket, avg(value) AS value FROM metric_samples WHERE resource_id = ")
+            .push_bind(&query.resource_id)
+            .push(" AND at >= ")
+            .push_bind(query.since.timestamp())
+            .push(" AND at <= ")
+            .push_bind(query.until.timestamp());
+        if let Some(metric) = query.metric {
+            sql.push(" AND metric = ").push_bind(metric.as_str());
+        }
+        sql.push(" GROUP BY metric, bucket ORDER BY metric, bucket");
+        let mut series: Vec<(MetricName, Vec<(DateTime<Utc>, f64)>)> = Vec::new();
+        for row in sql.build().fetch_all(&self.pool).await? {
+            let name: String = row.try_get("metric")?;
+            let metric = MetricName::parse(&name)
+                .ok_or_else(|| StoreError::Corrupt(format!("metric name {name:?}")))?;
+            let seconds: i64 = row.try_get("bucket")?;
+            let at = DateTime::from_timestamp(seconds, 0)
+                .ok_or_else(|| StoreError::Corrupt(format!("sample time {seconds}")))?;
+            let value: f64 = row.try_get("value")?;
+            match series.last_mut() {
+                Some((last, points)) if *last == metric => points.push((at, value)),
+                _ => series.push((metric, vec![(at, value)])),
+            }
+        }
+        // Rows come sorted by the metric's stored name; answer in the canonical order.
+        series.sort_by_key(|(metric, _)| *metric);
+        Ok(series)
     }
 
     async fn list_resources(&self, query: &ResourceQuery) -> Result<Vec<ResourceJson>, StoreError> {
