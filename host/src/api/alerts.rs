@@ -2,9 +2,9 @@
 //! resolved, filtered and paged in the order they opened.
 
 use super::error::ApiError;
-use super::resources::page_params;
+use super::resources::{page_params, split_page};
 use crate::state::AppState;
-use crate::store::AlertQuery;
+use crate::store::{AlertQuery, Store, StoreError};
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -62,17 +62,22 @@ async fn list(
         connection_id: params.get("connection").cloned(),
         resource_id: params.get("resource").cloned(),
         after,
-        // One more than asked tells whether another page exists.
-        limit: limit + 1,
+        limit,
     };
-    let mut items = state.store.list_alerts(&query).await?;
-    let next_cursor = if items.len() > limit as usize {
-        items.truncate(limit as usize);
-        items
-            .last()
-            .map(|item| super::resources::encode_cursor(&item.id))
-    } else {
-        None
-    };
-    Ok(Json(AlertPage { items, next_cursor }))
+    Ok(Json(alert_page(state.store.as_ref(), query).await?))
+}
+
+/// One page of alerts matching `query` (whose `limit` is the page size), oldest first: the
+/// one store read behind `GET /api/alerts` and the MCP `list_alerts` tool.
+pub async fn alert_page(store: &dyn Store, query: AlertQuery) -> Result<AlertPage, StoreError> {
+    let limit = query.limit;
+    // One more than asked tells whether another page exists.
+    let items = store
+        .list_alerts(&AlertQuery {
+            limit: limit + 1,
+            ..query
+        })
+        .await?;
+    let (items, next_cursor) = split_page(items, limit, |item| &item.id);
+    Ok(AlertPage { items, next_cursor })
 }

@@ -3,8 +3,9 @@
 
 use super::error::ApiError;
 use super::extract::{JsonBody, ProviderBySlug};
+use crate::secrets::SecretBox;
 use crate::state::AppState;
-use crate::store::{ConnectionRecord, StoreError};
+use crate::store::{ConnectionRecord, Store, StoreError};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
@@ -125,7 +126,16 @@ fn shown_health(record: &ConnectionRecord) -> PollHealth {
 
 /// The connection item: redacted configuration plus identity, health and observed summary.
 fn item(state: &AppState, record: &ConnectionRecord) -> Result<ConnectionItem, ApiError> {
-    let config = config_of(state, record)?;
+    redacted_item(&state.secrets, record)
+}
+
+/// The connection item of `record`, every secret masked: the one redaction behind the HTTP
+/// connection routes and the MCP `list_connections` tool.
+pub fn redacted_item(
+    secrets: &SecretBox,
+    record: &ConnectionRecord,
+) -> Result<ConnectionItem, ApiError> {
+    let config = record.config(secrets)?;
     Ok(ConnectionItem {
         config: config.redacted_json(),
         id: record.id.clone(),
@@ -142,15 +152,28 @@ async fn list(
     State(state): State<AppState>,
     ProviderBySlug(provider): ProviderBySlug,
 ) -> Result<Json<Vec<ConnectionItem>>, ApiError> {
-    let records = state
-        .store
-        .list_connections(provider.descriptor().platform)
-        .await?;
-    let items = records
-        .iter()
-        .map(|record| item(&state, record))
-        .collect::<Result<Vec<_>, _>>()?;
+    let items = connection_items(
+        state.store.as_ref(),
+        &state.secrets,
+        provider.descriptor().platform,
+    )
+    .await?;
     Ok(Json(items))
+}
+
+/// Every connection of `platform`, oldest first, as redacted items: the one read behind
+/// `GET /api/{slug}/connections` and the MCP `list_connections` tool.
+pub async fn connection_items(
+    store: &dyn Store,
+    secrets: &SecretBox,
+    platform: &str,
+) -> Result<Vec<ConnectionItem>, ApiError> {
+    store
+        .list_connections(platform)
+        .await?
+        .iter()
+        .map(|record| redacted_item(secrets, record))
+        .collect()
 }
 
 fn require_body(body: Option<Value>) -> Result<Value, ApiError> {

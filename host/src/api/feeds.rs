@@ -165,7 +165,8 @@ fn encode_history_position(position: &HistoryPosition) -> String {
     format!("{}\n{}", format_time(position.at), position.id)
 }
 
-fn decode_history_position(key: &str) -> Option<HistoryPosition> {
+/// The position a history cursor's key carries (see [`encode_history_position`]).
+pub fn decode_history_position(key: &str) -> Option<HistoryPosition> {
     let (at, id) = key.split_once('\n')?;
     Some(HistoryPosition {
         at: parse_time(at).ok()?,

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use pylon_core::{PlatformDescriptor, Registry};
 use serde_json::{json, Value};
 
 pub fn router() -> Router<AppState> {
@@ -16,14 +17,19 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn platforms(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let descriptors = state
-        .registry
+    serde_json::to_value(descriptors(&state.registry))
+        .map(Json)
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// Every registered provider's descriptor, in registry order: what `GET /api/platforms`
+/// and the MCP `list_platforms` tool answer.
+pub fn descriptors(registry: &Registry) -> Vec<&'static PlatformDescriptor> {
+    registry
         .providers()
         .iter()
-        .map(|p| serde_json::to_value(p.descriptor()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(Json(Value::Array(descriptors)))
+        .map(|p| p.descriptor())
+        .collect()
 }
 
 /// Liveness: the process answers.

@@ -3,7 +3,7 @@
 
 use super::error::ApiError;
 use crate::state::AppState;
-use crate::store::{ResourceJson, ResourceQuery};
+use crate::store::{ResourceJson, ResourceQuery, Store, StoreError};
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -59,10 +59,7 @@ pub fn page_params(
         .get("cursor")
         .filter(|c| !c.is_empty())
         .and_then(|cursor| {
-            let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(cursor)
-                .ok()
-                .and_then(|bytes| String::from_utf8(bytes).ok());
+            let decoded = decode_cursor(cursor);
             if decoded.is_none() {
                 errors.add("cursor", "is not a cursor returned by this API");
             }
@@ -73,6 +70,49 @@ pub fn page_params(
 
 pub fn encode_cursor(last_key: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last_key.as_bytes())
+}
+
+/// The key a cursor from [`encode_cursor`] carries; `None` for anything else.
+pub fn decode_cursor(cursor: &str) -> Option<String> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+}
+
+/// Cuts a page read with one row more than `limit` back to `limit`, and makes the cursor
+/// of the next page from the last kept item's key: `None` when the extra row was absent,
+/// so no further page exists. Every paged list (HTTP and MCP) pages through this.
+pub fn split_page<T>(
+    mut items: Vec<T>,
+    limit: u32,
+    key: impl Fn(&T) -> &str,
+) -> (Vec<T>, Option<String>) {
+    let limit = limit as usize;
+    if items.len() <= limit {
+        return (items, None);
+    }
+    items.truncate(limit);
+    let next_cursor = items.last().map(|item| encode_cursor(key(item)));
+    (items, next_cursor)
+}
+
+/// One page of resources matching `query` (whose `limit` is the page size), in id order:
+/// the one store read behind `GET /api/resources`, the MCP `search_resources` tool and the
+/// MCP resource listing.
+pub async fn resource_page(
+    store: &dyn Store,
+    query: ResourceQuery,
+) -> Result<(Vec<ResourceJson>, Option<String>), StoreError> {
+    let limit = query.limit;
+    // One more than asked tells whether another page exists.
+    let items = store
+        .list_resources(&ResourceQuery {
+            limit: limit + 1,
+            ..query
+        })
+        .await?;
+    Ok(split_page(items, limit, |item| &item.id))
 }
 
 async fn list(
@@ -104,23 +144,25 @@ async fn list(
             .get("q")
             .filter(|q| !q.trim().is_empty())
             .map(|q| q.trim().to_owned()),
+        related_to: None,
         after,
-        // One more than asked tells whether another page exists.
-        limit: limit + 1,
+        limit,
     };
-    let mut items = state.store.list_resources(&query).await?;
-    let next_cursor = if items.len() > limit as usize {
-        items.truncate(limit as usize);
-        items.last().map(|item| encode_cursor(&item.id))
-    } else {
-        None
-    };
+    let (items, next_cursor) = resource_page(state.store.as_ref(), query).await?;
     Ok(page_response(&items, next_cursor.as_deref()))
+}
+
+fn page_response(items: &[ResourceJson], next_cursor: Option<&str>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        page_json(items, next_cursor),
+    )
+        .into_response()
 }
 
 /// A [`ResourcePage`] written from the stored JSON texts: no resource is parsed or
 /// re-serialised on this hot path (a page of 1,000 is about 1.5 MB).
-fn page_response(items: &[ResourceJson], next_cursor: Option<&str>) -> Response {
+pub fn page_json(items: &[ResourceJson], next_cursor: Option<&str>) -> String {
     let mut body =
         String::with_capacity(items.iter().map(|i| i.json.len() + 1).sum::<usize>() + 64);
     body.push_str("{\"items\":[");
@@ -133,7 +175,7 @@ fn page_response(items: &[ResourceJson], next_cursor: Option<&str>) -> Response 
     body.push_str("],\"nextCursor\":");
     body.push_str(&Value::from(next_cursor).to_string());
     body.push('}');
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    body
 }
 
 async fn one(

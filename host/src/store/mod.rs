@@ -199,9 +199,20 @@ pub struct ResourceQuery {
     pub connection_id: Option<String>,
     /// Case-insensitive substring of the resource name.
     pub text: Option<String>,
+    /// Only resources with a relation to a given resource: the reverse of that resource's
+    /// own `relations` (the VMs on a host, the VMs using a datastore).
+    pub related_to: Option<RelationFilter>,
     /// Only resources whose id sorts after this one (the paging cursor).
     pub after: Option<String>,
     pub limit: u32,
+}
+
+/// Matches resources holding a relation to `target`, of `kind` when given.
+#[derive(Debug, Clone, Default)]
+pub struct RelationFilter {
+    pub target: String,
+    /// A relation kind as serialised (`runsOn`, `usesStorage`, ...).
+    pub kind: Option<String>,
 }
 
 /// The alert conditions of a successful poll and when they were observed: the time an alert

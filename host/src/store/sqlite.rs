@@ -702,6 +702,18 @@ impl Store for SqliteStore {
                 .push_bind(pattern)
                 .push(" ESCAPE '\\'");
         }
+        if let Some(related) = &query.related_to {
+            sql.push(
+                " AND EXISTS (SELECT 1 FROM json_each(r.body_json, '$.relations') rel
+                   WHERE json_extract(rel.value, '$.target') = ",
+            )
+            .push_bind(&related.target);
+            if let Some(kind) = &related.kind {
+                sql.push(" AND json_extract(rel.value, '$.kind') = ")
+                    .push_bind(kind);
+            }
+            sql.push(")");
+        }
         if let Some(after) = &query.after {
             sql.push(" AND r.id > ").push_bind(after);
         }
