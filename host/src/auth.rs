@@ -91,6 +91,9 @@ pub fn required_scope(method: &Method, route: &str) -> Option<Access> {
             Scoped(MonitoringRead)
         }
         ("GET", "/api/alerts") => Scoped(MonitoringRead),
+        // The MCP endpoint answers only POST: it runs stateless, with no stream to GET and
+        // no session to DELETE.
+        ("POST", "/mcp") => Scoped(MonitoringRead),
         _ => return None,
     };
     Some(access)

@@ -13,6 +13,7 @@ pub mod api;
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
+pub mod mcp;
 pub mod metrics;
 pub mod scheduler;
 pub mod schema;

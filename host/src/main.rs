@@ -20,6 +20,9 @@ struct Cli {
 enum Command {
     /// Serve the API (the default).
     Serve,
+    /// Serve the read-only MCP assistant surface on stdin/stdout, acting with the API
+    /// token in `mcp_token` (`PYLON_MCP_TOKEN`).
+    Mcp,
     /// List the registered providers.
     Providers,
     /// Write the JSON Schemas of the public shapes and `openapi.json` into a directory.
@@ -38,6 +41,12 @@ async fn main() -> anyhow::Result<()> {
             let config = Config::load(cli.config.as_deref()).context("invalid configuration")?;
             pylon_host::telemetry::init(&config)?;
             pylon_host::server::serve(config).await
+        }
+        Command::Mcp => {
+            let config = Config::load(cli.config.as_deref()).context("invalid configuration")?;
+            pylon_host::telemetry::init_to(&config, pylon_host::telemetry::LogOutput::Stderr)?;
+            let registry = pylon_core::Registry::from_inventory()?;
+            pylon_host::mcp::stdio::serve(config, registry).await
         }
         Command::Providers => {
             let registry = pylon_core::Registry::from_inventory()?;

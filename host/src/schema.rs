@@ -263,6 +263,8 @@ enum Body {
         optional: bool,
     },
     Schema(&'static str),
+    /// A JSON-RPC 2.0 message of the Model Context Protocol (`POST /mcp`).
+    JsonRpc,
 }
 
 /// What a route answers on success.
@@ -446,6 +448,16 @@ const ROUTES: &[Route] = &[
         answer: Answer::Schema(200, "AlertPage"),
         errors: &[],
     },
+    Route {
+        method: "POST",
+        pattern: "/mcp",
+        summary: "The read-only assistant surface: Model Context Protocol over streamable HTTP, \
+                  stateless, one JSON answer per request. Tools and resources over the \
+                  canonical model; see docs/assistant.md.",
+        body: Body::JsonRpc,
+        answer: Answer::Inline(200, "jsonrpc"),
+        errors: &[],
+    },
 ];
 
 /// The documented `(method, route pattern)` pairs, as registered in the router.
@@ -493,6 +505,11 @@ fn json_content(schema: Value) -> Value {
 fn inline_answer(kind: &str) -> Value {
     match kind {
         "openapi" => json!({ "type": "object", "description": "An OpenAPI 3.1 document." }),
+        "jsonrpc" => json!({
+            "type": "object",
+            "description": "A JSON-RPC 2.0 response of the Model Context Protocol (none for a \
+                            notification, which is answered 202).",
+        }),
         status => json!({
             "type": "object",
             "properties": { "status": { "const": status } },
@@ -726,6 +743,14 @@ fn operation(
     let request = match (route.body, input_names) {
         (Body::None, _) => None,
         (Body::Schema(name), _) => Some((schema_ref(name), true)),
+        (Body::JsonRpc, _) => Some((
+            json!({
+                "type": "object",
+                "description": "A JSON-RPC 2.0 request or notification of the Model Context \
+                                Protocol, e.g. `initialize`, `tools/list`, `tools/call`.",
+            }),
+            true,
+        )),
         (Body::ConnectionCreate, Some((create, _))) => Some((schema_ref(create), true)),
         (Body::ConnectionEdit { optional }, Some((_, edit))) => Some((schema_ref(edit), !optional)),
         (_, None) => None,
@@ -754,7 +779,8 @@ fn operation(
         status.to_string(),
         json!({ "description": "Success.", "content": content }),
     );
-    let takes_input = request.is_some()
+    // The MCP transport answers malformed messages itself, not with the error envelope.
+    let takes_input = (request.is_some() && !matches!(route.body, Body::JsonRpc))
         || matches!(
             route.pattern,
             "/api/resources"

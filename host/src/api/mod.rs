@@ -33,6 +33,8 @@ pub fn app(state: AppState) -> Router {
         .merge(openapi::router())
         .merge(metrics::router())
         .merge(crate::ui::router())
+        // The assistant surface: MCP over streamable HTTP, behind the same auth middleware.
+        .route_service("/mcp", crate::mcp::http_service(&state))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         // Route layers run after routing, so the auth middleware sees the matched route.

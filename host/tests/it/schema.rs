@@ -80,8 +80,8 @@ fn generation_is_deterministic() {
     assert_eq!(first, second);
 }
 
-/// Every `(method, pattern)` the router serves, read from the `.route("...")` calls in the
-/// host's sources and the methods the scope table declares for them (the auth middleware
+/// Every `(method, pattern)` the router serves, read from the `.route("...")` and
+/// `.route_service("...")` calls in the host's sources and the methods the scope table declares for them (the auth middleware
 /// refuses any other method, so this is what a client can reach).
 fn served_routes() -> Vec<(&'static str, String)> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -92,8 +92,11 @@ fn served_routes() -> Vec<(&'static str, String)> {
     let mut patterns = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
-        for (at, _) in text.match_indices(".route(") {
-            let rest = text[at + ".route(".len()..].trim_start();
+        let calls = text
+            .match_indices(".route(")
+            .chain(text.match_indices(".route_service("));
+        for (at, call) in calls {
+            let rest = text[at + call.len()..].trim_start();
             let Some(rest) = rest.strip_prefix('"') else {
                 continue;
             };
