@@ -213,9 +213,8 @@ impl ServerHandler for AssistantServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         self.admit().await?;
-        let not_found = || {
-            ErrorData::resource_not_found(format!("no resource at `{}`", request.uri), None)
-        };
+        let not_found =
+            || ErrorData::resource_not_found(format!("no resource at `{}`", request.uri), None);
         let id = request
             .uri
             .strip_prefix(RESOURCE_URI_PREFIX)

@@ -511,12 +511,18 @@ fn search_resources(view: &ReadView, arguments: JsonObject) -> ToolFuture<'_> {
             .map(|(kind, n)| format!("{n} {kind}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let mut summary = format!("{} in this page", plural(items.len(), "resource", "resources"));
+        let mut summary = format!(
+            "{} in this page",
+            plural(items.len(), "resource", "resources")
+        );
         if !counts.is_empty() {
             summary.push_str(&format!(" ({counts})"));
         }
         summary.push_str(", in id order. ");
-        summary.push_str(&paging_sentence(next_cursor.as_deref(), page.note.as_deref()));
+        summary.push_str(&paging_sentence(
+            next_cursor.as_deref(),
+            page.note.as_deref(),
+        ));
         Ok(Answer {
             summary,
             json: page_json(&items, next_cursor.as_deref()),
@@ -663,9 +669,11 @@ fn get_related(view: &ReadView, arguments: JsonObject) -> ToolFuture<'_> {
             next_cursor = cursor;
             for item in &items {
                 let source = ResourceBrief::from_text(item)?;
-                for relation in source.relations.iter().filter(|r| {
-                    r.target == brief.id && kind.as_ref().is_none_or(|k| *k == r.kind)
-                }) {
+                for relation in source
+                    .relations
+                    .iter()
+                    .filter(|r| r.target == brief.id && kind.as_ref().is_none_or(|k| *k == r.kind))
+                {
                     incoming.push(RelatedEntry::of(&relation.kind, &source));
                 }
             }
@@ -695,7 +703,11 @@ fn get_related(view: &ReadView, arguments: JsonObject) -> ToolFuture<'_> {
                 if incoming.is_empty() {
                     "none".to_owned()
                 } else {
-                    name_list(incoming.iter().map(|e| format!("{} from {}", e.kind, e.label())))
+                    name_list(
+                        incoming
+                            .iter()
+                            .map(|e| format!("{} from {}", e.kind, e.label())),
+                    )
                 }
             ));
             if let Some(cursor) = &next_cursor {
@@ -750,17 +762,12 @@ fn list_alerts(view: &ReadView, arguments: JsonObject) -> ToolFuture<'_> {
         if !alerts.items.is_empty() {
             summary.push_str(&format!(
                 ": {}",
-                name_list(
-                    alerts
-                        .items
-                        .iter()
-                        .map(|a| format!(
-                            "{} ({}, {})",
-                            a.name,
-                            a.severity.as_str(),
-                            a.state.as_str()
-                        ))
-                )
+                name_list(alerts.items.iter().map(|a| format!(
+                    "{} ({}, {})",
+                    a.name,
+                    a.severity.as_str(),
+                    a.state.as_str()
+                )))
             ));
         }
         summary.push_str(". ");
@@ -808,12 +815,11 @@ fn get_history(view: &ReadView, arguments: JsonObject) -> ToolFuture<'_> {
                 ", from {} back to {}: {}",
                 rfc3339(newest.at),
                 rfc3339(oldest.at),
-                name_list(
-                    history
-                        .items
-                        .iter()
-                        .map(|r| format!("{} {}", r.kind.as_str(), r.record_type))
-                )
+                name_list(history.items.iter().map(|r| format!(
+                    "{} {}",
+                    r.kind.as_str(),
+                    r.record_type
+                )))
             ));
         }
         summary.push_str(". ");
@@ -915,7 +921,11 @@ mod tests {
     fn page_sizes_are_clamped_and_the_clamp_is_said() {
         let check = |requested: Option<u64>, size: u32, note: Option<&str>| {
             let page = page_size(requested);
-            assert_eq!((page.size, page.note.as_deref()), (size, note), "{requested:?}");
+            assert_eq!(
+                (page.size, page.note.as_deref()),
+                (size, note),
+                "{requested:?}"
+            );
         };
         check(None, DEFAULT_TOOL_PAGE, None);
         check(Some(7), 7, None);

@@ -112,8 +112,22 @@ impl ReadView {
         until: DateTime<Utc>,
         max_points: u32,
     ) -> Result<Vec<MetricSeries>, ApiError> {
-        check_feed(self.store.as_ref(), &self.registry, resource_id, Feed::Metrics).await?;
-        Ok(metric_series(self.store.as_ref(), resource_id, metric, since, until, max_points).await?)
+        check_feed(
+            self.store.as_ref(),
+            &self.registry,
+            resource_id,
+            Feed::Metrics,
+        )
+        .await?;
+        Ok(metric_series(
+            self.store.as_ref(),
+            resource_id,
+            metric,
+            since,
+            until,
+            max_points,
+        )
+        .await?)
     }
 
     /// Whether `token` is a live token holding `monitoring:read`. Read on every stdio

@@ -27,9 +27,9 @@ pub static DESCRIPTOR: PlatformDescriptor = PlatformDescriptor {
         alerts: SupportLevel::Planned,
         history: SupportLevel::NotApplicable,
         metrics: SupportLevel::Planned,
-        assistant_read: SupportLevel::Planned,
-        // Nothing to control: the file is the whole platform.
-        assistant_control: SupportLevel::NotApplicable,
+        // The host's MCP tools read every projected resource; none controls anything.
+        assistant_read: SupportLevel::Supported,
+        assistant_control: SupportLevel::ReadOnly,
         control_actions: SupportLevel::NotApplicable,
     },
     // Latest metrics, details (including a VM's `snapshots`, if the file has them) are

@@ -40,7 +40,8 @@ pub static DESCRIPTOR: PlatformDescriptor = PlatformDescriptor {
         alerts: SupportLevel::Planned,
         history: SupportLevel::Planned,
         metrics: SupportLevel::Planned,
-        assistant_read: SupportLevel::Planned,
+        // The host's MCP tools read every projected resource; none controls anything.
+        assistant_read: SupportLevel::Supported,
         assistant_control: SupportLevel::ReadOnly,
         control_actions: SupportLevel::NotApplicable,
     },
