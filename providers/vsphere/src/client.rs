@@ -442,6 +442,24 @@ impl VcenterSession {
         to_moref(&self.content().root_folder)
     }
 
+    /// The `EventManager` (absent on some endpoints; vCenter always has one).
+    pub(crate) fn event_manager(&self) -> Option<crate::inventory::types::MoRef> {
+        self.content().event_manager.as_ref().map(to_moref)
+    }
+
+    pub(crate) fn task_manager(&self) -> Option<crate::inventory::types::MoRef> {
+        self.content().task_manager.as_ref().map(to_moref)
+    }
+
+    pub(crate) fn perf_manager(&self) -> Option<crate::inventory::types::MoRef> {
+        self.content().perf_manager.as_ref().map(to_moref)
+    }
+
+    /// The vCenter settings `OptionManager` (`config.vpxd.*` options).
+    pub(crate) fn setting_manager(&self) -> Option<crate::inventory::types::MoRef> {
+        self.content().setting.as_ref().map(to_moref)
+    }
+
     /// A cheap authenticated call (`CurrentTime`) that keeps the session from idling out
     /// and reveals an expired one (`NotAuthenticated`).
     pub(crate) async fn keepalive(&self) -> Result<(), SessionError> {

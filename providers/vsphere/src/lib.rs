@@ -15,6 +15,7 @@ mod client;
 mod config;
 mod conformance;
 mod descriptor;
+mod feeds;
 #[doc(hidden)]
 pub mod floor;
 pub(crate) mod inventory;

@@ -22,6 +22,7 @@
 use crate::classify::classify;
 use crate::client::{SessionError, SessionOptions, Stage, VcenterSession};
 use crate::config::VsphereTarget;
+use crate::feeds::{FeedBatch, FeedSession};
 use crate::inventory::paths::{alarm, INVENTORY_TYPES, TRIGGERED_ALARM_STATE};
 use crate::inventory::request::{self, InventorySpec};
 use crate::inventory::types::MoRef;
@@ -50,6 +51,8 @@ pub(crate) struct VsphereObservation {
     /// version token brought no update) and the same alarm catalog. See
     /// `Provider::unchanged`.
     pub unchanged: bool,
+    /// What the events, tasks and performance feeds brought this poll.
+    pub feeds: FeedBatch,
 }
 
 /// Server-side objects created for incremental reads; they die with the session, and are
@@ -75,6 +78,7 @@ pub(crate) struct VspherePollSession {
     /// being replaced is freed at once; a `Weak` keeps its allocation, so its address cannot
     /// be reused by a newer snapshot and compare equal by accident.
     last_observed: Option<(Weak<InventorySnapshot>, Weak<AlarmCatalog>)>,
+    feeds: FeedSession,
 }
 
 impl VspherePollSession {
@@ -90,6 +94,7 @@ impl VspherePollSession {
             live: None,
             alarms: Arc::new(AlarmCatalog::new()),
             last_observed: None,
+            feeds: FeedSession::default(),
         }
     }
 
@@ -267,6 +272,10 @@ impl ProviderSession for VspherePollSession {
     async fn close(&mut self) {
         self.boxed_close().await;
     }
+
+    fn resume(&mut self, cursor: &pylon_core::feeds::FeedCursor) {
+        self.feeds.resume(cursor);
+    }
 }
 
 impl VspherePollSession {
@@ -292,12 +301,18 @@ impl VspherePollSession {
                 && std::ptr::eq(alarms.as_ptr(), Arc::as_ptr(&self.alarms))
         });
         self.last_observed = Some((Arc::downgrade(&snapshot), Arc::downgrade(&self.alarms)));
+        let collected_at = Utc::now();
+        let feeds = match &self.session {
+            Some(session) => self.feeds.read(session, &snapshot).await,
+            None => FeedBatch::default(),
+        };
         Ok(Box::new(VsphereObservation {
             system,
             snapshot,
-            collected_at: Utc::now(),
+            collected_at,
             alarms: Arc::clone(&self.alarms),
             unchanged,
+            feeds,
         }))
     }
 

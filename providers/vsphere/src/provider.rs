@@ -88,6 +88,26 @@ impl Provider for VsphereProvider {
         ))
     }
 
+    fn project_feeds(
+        &self,
+        connection_id: &str,
+        observation: &Observation,
+    ) -> Result<pylon_core::feeds::Feeds, ProviderError> {
+        let observed = observation
+            .downcast_ref::<VsphereObservation>()
+            .ok_or_else(|| {
+                ProviderError::new(
+                    FailureCategory::Protocol,
+                    "the observation handed to the vSphere provider did not come from a vSphere session",
+                )
+            })?;
+        Ok(crate::feeds::project(
+            connection_id,
+            &observed.snapshot,
+            &observed.feeds,
+        ))
+    }
+
     fn unchanged(&self, observation: &Observation) -> bool {
         observation
             .downcast_ref::<VsphereObservation>()

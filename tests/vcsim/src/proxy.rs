@@ -30,6 +30,17 @@ pub enum FaultResponse {
     Garbage(String),
     /// This status with this body as `text/plain; charset=utf-8`.
     HttpStatus(u16, String),
+    /// HTTP 500 with a vSphere fault of type `kind` (e.g. `RestrictedByAdministrator`,
+    /// `MethodNotFound`), its message, and `fields` as the fault's inner XML.
+    Fault {
+        kind: String,
+        message: String,
+        fields: String,
+    },
+    /// Forwards the call to the simulator as if there were no rule (useful in a sequence).
+    Forward,
+    /// Answers the calls in turn with these responses; the last one repeats.
+    Sequence(Vec<FaultResponse>),
 }
 
 /// A plain-HTTP reverse proxy for SOAP in front of a [`Simulator`].
@@ -49,8 +60,11 @@ pub struct FaultProxy {
 
 #[derive(Debug)]
 struct State {
-    rule: Mutex<Option<FaultRule>>,
+    /// The rules, each with how many calls it has answered (for sequences).
+    rules: Mutex<Vec<(FaultRule, usize)>>,
     requests: Mutex<Vec<String>>,
+    /// The request bodies, with their operation, in order.
+    bodies: Mutex<Vec<(String, String)>>,
     upstream: String,
     client: reqwest::Client,
 }
@@ -67,8 +81,9 @@ impl FaultProxy {
             .build()
             .unwrap_or_else(|e| panic!("FaultProxy: cannot build the upstream client: {e}"));
         let state = Arc::new(State {
-            rule: Mutex::new(Some(rule)),
+            rules: Mutex::new(vec![(rule, 0)]),
             requests: Mutex::new(Vec::new()),
+            bodies: Mutex::new(Vec::new()),
             upstream: format!("https://{}:{}", upstream.host(), upstream.port()),
             client,
         });
@@ -102,9 +117,21 @@ impl FaultProxy {
         lock(&self.state.requests).clone()
     }
 
-    /// Replaces the rule; `None` forwards everything from now on.
+    /// The SOAP operations seen so far with their request bodies, in order.
+    pub fn request_bodies(&self) -> Vec<(String, String)> {
+        lock(&self.state.bodies).clone()
+    }
+
+    /// Replaces every rule; `None` forwards everything from now on.
     pub fn set_rule(&self, rule: Option<FaultRule>) {
-        *lock(&self.state.rule) = rule;
+        *lock(&self.state.rules) = rule.into_iter().map(|r| (r, 0)).collect();
+    }
+
+    /// Adds a rule for another operation, replacing any rule for the same one.
+    pub fn add_rule(&self, rule: FaultRule) {
+        let mut rules = lock(&self.state.rules);
+        rules.retain(|(r, _)| r.method != rule.method);
+        rules.push((rule, 0));
     }
 }
 
@@ -150,9 +177,26 @@ impl State {
         let xml = String::from_utf8_lossy(&body);
         if let Some(operation) = soap_operation(&xml) {
             lock(&self.requests).push(operation.to_owned());
-            let rule = lock(&self.rule).clone();
-            if let Some(rule) = rule.filter(|rule| rule.method == operation) {
-                return respond(&rule.response, &xml);
+            lock(&self.bodies).push((operation.to_owned(), xml.to_string()));
+            let response = {
+                let mut rules = lock(&self.rules);
+                rules
+                    .iter_mut()
+                    .find(|(rule, _)| rule.method == operation)
+                    .map(|(rule, calls)| {
+                        *calls += 1;
+                        match &rule.response {
+                            FaultResponse::Sequence(steps) => steps
+                                .get(*calls - 1)
+                                .or(steps.last())
+                                .cloned()
+                                .unwrap_or(FaultResponse::Forward),
+                            other => other.clone(),
+                        }
+                    })
+            };
+            if let Some(response) = response.filter(|r| *r != FaultResponse::Forward) {
+                return respond(&response, &xml);
             }
         }
 
@@ -233,6 +277,19 @@ fn respond(fault: &FaultResponse, request: &str) -> Response<Body> {
             )
         }
         FaultResponse::Garbage(body) => xml_response(StatusCode::OK, body.clone()),
+        FaultResponse::Fault {
+            kind,
+            message,
+            fields,
+        } => xml_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            soap_fault(message, kind, fields),
+        ),
+        // Resolved by the caller; a nested one answers like an unknown method would.
+        FaultResponse::Forward | FaultResponse::Sequence(_) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "FaultProxy: nested sequence".to_owned(),
+        ),
         FaultResponse::HttpStatus(status, body) => {
             let status = StatusCode::from_u16(*status)
                 .unwrap_or_else(|e| panic!("FaultResponse::HttpStatus({status}): {e}"));

@@ -161,7 +161,7 @@ pub(crate) fn destroy_property_filter(filter: &MoRef) -> String {
     )
 }
 
-fn open_method(method: &str, this: &MoRef) -> String {
+pub(crate) fn open_method(method: &str, this: &MoRef) -> String {
     let mut out = String::with_capacity(512);
     let _ = write!(
         out,
@@ -171,7 +171,7 @@ fn open_method(method: &str, this: &MoRef) -> String {
     out
 }
 
-fn close_method(mut out: String, method: &str) -> String {
+pub(crate) fn close_method(mut out: String, method: &str) -> String {
     let _ = write!(out, "</{method}>");
     out
 }
@@ -203,7 +203,7 @@ fn push_filter_spec(out: &mut String, element: &str, spec: &InventorySpec<'_>) {
     let _ = write!(out, "</{element}>");
 }
 
-fn push_moref(out: &mut String, element: &str, reference: &MoRef) {
+pub(crate) fn push_moref(out: &mut String, element: &str, reference: &MoRef) {
     let _ = write!(
         out,
         "<{element} type=\"{}\">{}</{element}>",
@@ -212,6 +212,6 @@ fn push_moref(out: &mut String, element: &str, reference: &MoRef) {
     );
 }
 
-fn push_text(out: &mut String, element: &str, text: &str) {
+pub(crate) fn push_text(out: &mut String, element: &str, text: &str) {
     let _ = write!(out, "<{element}>{}</{element}>", escape(text));
 }

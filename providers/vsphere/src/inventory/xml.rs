@@ -431,7 +431,7 @@ fn read_missing_object(cursor: &mut Cursor<'_>) -> Result<MissingObject, XmlErro
 }
 
 /// The local part of an element name (`soapenv:Body` is `Body`).
-fn local_name<'e>(element: &'e BytesStart<'_>) -> &'e str {
+pub(crate) fn local_name<'e>(element: &'e BytesStart<'_>) -> &'e str {
     let name = element.name().0;
     match name.rfind(':') {
         Some(colon) => &name[colon + 1..],
@@ -440,14 +440,14 @@ fn local_name<'e>(element: &'e BytesStart<'_>) -> &'e str {
 }
 
 /// The attributes Pylon reads: a managed object reference's `type` and an `xsi:type`.
-struct Attributes {
+pub(crate) struct Attributes {
     /// The unprefixed `type` attribute of a `ManagedObjectReference`.
-    moref_type: Option<Name>,
+    pub(crate) moref_type: Option<Name>,
     /// The local part of a prefixed `…:type` attribute (`xsi:type="xsd:string"` is `string`).
     /// Any prefix bound to the XML Schema instance namespace is accepted without resolving it,
     /// because servers differ (`xsi`, `XMLSchema-instance`) and resolving namespaces on every
     /// element would cost more than it protects against.
-    xsi_type: Option<Name>,
+    pub(crate) xsi_type: Option<Name>,
 }
 
 /// One simplified reader event.
@@ -461,8 +461,9 @@ enum Token<'a> {
     Eof,
 }
 
-/// A position in the response with the structural helpers the readers above share.
-struct Cursor<'a> {
+/// A position in the response with the structural helpers the readers above share (and the
+/// feed readers in [`crate::feeds`]).
+pub(crate) struct Cursor<'a> {
     reader: Reader<&'a [u8]>,
     /// Elements currently open.
     depth: usize,
@@ -471,7 +472,7 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
         let mut reader = Reader::from_reader(bytes);
         let config = reader.config_mut();
         config.check_end_names = true;
@@ -487,7 +488,7 @@ impl<'a> Cursor<'a> {
         self.reader.buffer_position()
     }
 
-    fn unexpected(&self, detail: impl Into<String>) -> XmlError {
+    pub(crate) fn unexpected(&self, detail: impl Into<String>) -> XmlError {
         XmlError::Unexpected {
             position: self.position(),
             detail: detail.into(),
@@ -565,7 +566,7 @@ impl<'a> Cursor<'a> {
     /// Descends through `Envelope`, `Header` (skipped) and `Body` to the response element,
     /// which must be one of `expected`. Leaves the cursor inside it. A SOAP `Fault` becomes
     /// [`XmlError::Fault`].
-    fn enter_response(&mut self, expected: &[&str]) -> Result<(), XmlError> {
+    pub(crate) fn enter_response(&mut self, expected: &[&str]) -> Result<(), XmlError> {
         loop {
             match self.next()? {
                 Token::Open(element) => match local_name(&element) {
@@ -591,7 +592,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Reads to the end of the document, which may hold only closing tags and whitespace.
-    fn finish(&mut self) -> Result<(), XmlError> {
+    pub(crate) fn finish(&mut self) -> Result<(), XmlError> {
         loop {
             match self.next()? {
                 Token::Eof => return Ok(()),
@@ -608,7 +609,7 @@ impl<'a> Cursor<'a> {
 
     /// The next child element of the current element, or `None` when the current element
     /// closes. Whitespace between elements is ignored; other text is unexpected.
-    fn child(&mut self) -> Result<Option<BytesStart<'a>>, XmlError> {
+    pub(crate) fn child(&mut self) -> Result<Option<BytesStart<'a>>, XmlError> {
         loop {
             match self.next()? {
                 Token::Open(element) => return Ok(Some(element)),
@@ -621,7 +622,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Skips the rest of the element just opened, whatever it holds.
-    fn skip(&mut self) -> Result<(), XmlError> {
+    pub(crate) fn skip(&mut self) -> Result<(), XmlError> {
         let target = self.depth.saturating_sub(1);
         loop {
             match self.next()? {
@@ -633,7 +634,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// The text content of the element just opened, which must hold no elements.
-    fn text(&mut self) -> Result<Cow<'a, str>, XmlError> {
+    pub(crate) fn text(&mut self) -> Result<Cow<'a, str>, XmlError> {
         let mut text: Cow<'a, str> = Cow::Borrowed("");
         loop {
             match self.next()? {
@@ -648,7 +649,7 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    fn boolean(&mut self) -> Result<bool, XmlError> {
+    pub(crate) fn boolean(&mut self) -> Result<bool, XmlError> {
         let text = self.text()?;
         match text.trim() {
             "true" | "1" => Ok(true),
@@ -657,7 +658,7 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    fn attributes(&self, element: &BytesStart<'_>) -> Result<Attributes, XmlError> {
+    pub(crate) fn attributes(&self, element: &BytesStart<'_>) -> Result<Attributes, XmlError> {
         let mut found = Attributes {
             moref_type: None,
             xsi_type: None,
@@ -692,7 +693,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A managed object reference: `<element type="Kind">id</element>`, just opened.
-    fn moref(&mut self, element: &BytesStart<'_>) -> Result<MoRef, XmlError> {
+    pub(crate) fn moref(&mut self, element: &BytesStart<'_>) -> Result<MoRef, XmlError> {
         let attributes = self.attributes(element)?;
         let kind = attributes.moref_type.ok_or_else(|| {
             let name = local_name(element);

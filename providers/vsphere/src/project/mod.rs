@@ -162,6 +162,16 @@ pub(crate) fn project(
     }
 }
 
+/// The resource id of every projected object, by the same rules (and with the same
+/// tie-breaks) as [`project`]: for linking feed records to resources.
+pub(crate) fn resource_ids<'s>(
+    connection_id: &str,
+    snapshot: &'s InventorySnapshot,
+) -> HashMap<&'s MoRef, String> {
+    // Issues were reported by the projection of the same snapshot; these are dropped.
+    assign_ids(connection_id, snapshot, &mut IssueCollector::default())
+}
+
 /// The canonical types and the managed object types they come from.
 const PROJECTED: [(&str, ResourceType); 3] = [
     (host::KIND, ResourceType::Agent),
