@@ -42,28 +42,6 @@ async fn connect_failures_are_classified() {
     );
 }
 
-/// A recording proxy that forwards everything.
-async fn recording_proxy(sim: &Simulator) -> FaultProxy {
-    let proxy = FaultProxy::start(
-        sim,
-        FaultRule {
-            method: "Login".into(),
-            response: FaultResponse::NotAuthenticated,
-        },
-    )
-    .await;
-    proxy.set_rule(None);
-    proxy
-}
-
-async fn open(proxy: &FaultProxy) -> Box<dyn ProviderSession> {
-    let body = with(draft("127.0.0.1", proxy.port()), "useHttps", json!(false));
-    VsphereProvider::default()
-        .connect(&config(&body))
-        .await
-        .unwrap_or_else(|error| panic!("connect failed: {error:?}"))
-}
-
 async fn poll(session: &mut Box<dyn ProviderSession>) -> Projection {
     poll_noting_change(session).await.0
 }

@@ -6,7 +6,8 @@ use pylon_core::{
     ConnectionConfig, FailureCategory, InventoryCounts, Provider, ProviderError, TestContext,
     TestReport,
 };
-use pylon_vcsim::Simulator;
+use pylon_core::provider::ProviderSession;
+use pylon_vcsim::{FaultProxy, FaultResponse, FaultRule, Simulator};
 use pylon_vsphere::{VsphereProvider, DESCRIPTOR};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -142,4 +143,28 @@ pub fn display_fingerprint(hex: &str) -> String {
         .map(|pair| String::from_utf8_lossy(pair).into_owned())
         .collect();
     format!("SHA256:{}", pairs.join(":"))
+}
+
+/// A plain-HTTP proxy to `sim` that records every call and forwards everything until a
+/// test sets rules on it.
+pub async fn recording_proxy(sim: &Simulator) -> FaultProxy {
+    let proxy = FaultProxy::start(
+        sim,
+        FaultRule {
+            method: "Login".into(),
+            response: FaultResponse::NotAuthenticated,
+        },
+    )
+    .await;
+    proxy.set_rule(None);
+    proxy
+}
+
+/// A polling session through `proxy`.
+pub async fn open(proxy: &FaultProxy) -> Box<dyn ProviderSession> {
+    let body = with(draft("127.0.0.1", proxy.port()), "useHttps", json!(false));
+    VsphereProvider::default()
+        .connect(&config(&body))
+        .await
+        .unwrap_or_else(|error| panic!("connect failed: {error:?}"))
 }
