@@ -16,15 +16,7 @@ use std::time::Duration;
 pub async fn build_state(config: &Config, registry: Registry) -> anyhow::Result<AppState> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
-    let url = config.database_url();
-    if !url.starts_with("sqlite:") {
-        bail!("unsupported database_url scheme: only sqlite:// is available in this build");
-    }
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&url)
-            .await
-            .context("cannot open the database")?,
-    );
+    let store = open_store(config).await?;
     let secrets = SecretBox::load_or_create(&config.secret_key_path())?;
     bootstrap_admin_token(config, store.as_ref()).await?;
     let registry = Arc::new(registry);
@@ -53,6 +45,19 @@ pub async fn build_state(config: &Config, registry: Registry) -> anyhow::Result<
             max_body_bytes: config.max_body_bytes,
         }),
     })
+}
+
+/// Opens the configured database, applying pending migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let url = config.database_url();
+    if !url.starts_with("sqlite:") {
+        bail!("unsupported database_url scheme: only sqlite:// is available in this build");
+    }
+    Ok(Arc::new(
+        SqliteStore::open(&url)
+            .await
+            .context("cannot open the database")?,
+    ))
 }
 
 /// On first start (no tokens at all) installs an admin token holding every scope: the

@@ -9,9 +9,9 @@
 
 use super::server::{Admission, AssistantServer};
 use super::view::{ReadView, TokenStanding};
+use crate::bootstrap::open_store;
 use crate::config::Config;
 use crate::secrets::SecretBox;
-use crate::store::{SqliteStore, Store};
 use anyhow::{bail, Context};
 use pylon_core::Registry;
 use rmcp::ServiceExt;
@@ -33,15 +33,7 @@ pub async fn serve(config: Config, registry: Registry) -> anyhow::Result<()> {
             key_path.display()
         );
     }
-    let url = config.database_url();
-    if !url.starts_with("sqlite:") {
-        bail!("unsupported database_url scheme: only sqlite:// is available in this build");
-    }
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&url)
-            .await
-            .context("cannot open the database")?,
-    );
+    let store = open_store(&config).await?;
     let secrets = Arc::new(SecretBox::load_or_create(&key_path)?);
     let view = ReadView::new(store, secrets, Arc::new(registry));
     match view.token_standing(token.expose()).await? {

@@ -564,6 +564,27 @@ async fn only_tokens_with_monitoring_read_get_in() {
         assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     }
 
+    // Stateless: one plain JSON-RPC POST answers, as `docs/assistant.md` shows with curl.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let response = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(&monitoring)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {"name": "search_resources", "arguments": {"type": "vm", "text": "web"}},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["id"], 7, "{answer}");
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+    let page: Value =
+        serde_json::from_str(answer["result"]["content"][1]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(page, json!({"items": [], "nextCursor": null}));
+
     assert!(connect(&url, &settings_only).await.is_err());
     let client = connect(&url, &monitoring).await.unwrap();
     assert!(!client.list_all_tools().await.unwrap().is_empty());
