@@ -9,6 +9,7 @@ use crate::descriptor::{
 };
 use crate::draft::{apply_draft, ConnectionConfig, FieldErrors};
 use crate::failure::FailureCategory;
+use crate::feeds::Feeds;
 use crate::fixture::{CheckId, ConformanceFixture, FixturePlan, FixtureTarget};
 use crate::health::{HealthStatus, PollHealth};
 use crate::model::{count_resources, ContributionSummary, Projection, ResourceType};
@@ -537,15 +538,16 @@ async fn poll_and_project(
 ) -> Result<Projection, String> {
     poll_observe(run, session, origin)
         .await
-        .map(|(_, projection)| projection)
+        .map(|(_, projection, _)| projection)
 }
 
-/// Polls and projects, keeping the observation for a second projection.
+/// Polls and projects (inventory and feeds), keeping the observation for a second
+/// projection.
 async fn poll_observe(
     run: &mut Run<'_>,
     session: &mut Box<dyn ProviderSession>,
     origin: &str,
-) -> Result<(crate::provider::Observation, Projection), String> {
+) -> Result<(crate::provider::Observation, Projection, Feeds), String> {
     let observation = session.poll().await.map_err(|error| {
         run.outputs.error(origin, &error);
         format!("{origin} failed: {error}")
@@ -561,7 +563,16 @@ async fn poll_observe(
         format!("{origin} projection (Debug)"),
         format!("{projection:?}"),
     );
-    Ok((observation, projection))
+    let feeds = run
+        .provider
+        .project_feeds(CONNECTION_ID, &observation)
+        .map_err(|error| {
+            run.outputs.error(origin, &error);
+            format!("projecting the feeds of {origin} failed: {error}")
+        })?;
+    run.outputs
+        .add(format!("{origin} feeds (Debug)"), format!("{feeds:?}"));
+    Ok((observation, projection, feeds))
 }
 
 fn is_url_safe(id: &str) -> bool {
@@ -595,9 +606,9 @@ async fn check_polls(
         }
         return;
     };
-    let first = poll_and_project(run, &mut session, "first poll").await;
+    let first = poll_observe(run, &mut session, "first poll").await;
     let second = poll_observe(run, &mut session, "second poll").await;
-    let (first, (observation, second)) = match (first, second) {
+    let ((_, first, first_feeds), (observation, second, second_feeds)) = match (first, second) {
         (Ok(first), Ok(second)) => (first, second),
         (Err(why), _) | (_, Err(why)) => {
             for check in [
@@ -628,7 +639,7 @@ async fn check_polls(
     run.record(CheckId::SummaryMatchesProjection, verdict);
     let verdict = golden::compare(&plan.golden, &golden::normalise(&second, &plan.volatile));
     run.record(CheckId::GoldenProjection, verdict);
-    let verdict = declared_capabilities(run.descriptor, &second);
+    let verdict = declared_capabilities(run.descriptor, &second, &[&first_feeds, &second_feeds]);
     run.record(CheckId::DeclaredCapabilities, verdict);
 
     check_outage(run, target, &mut session).await;
@@ -788,10 +799,29 @@ fn summary_matches(projection: &Projection, test_report: Option<&TestReport>) ->
     }
 }
 
-/// Positive checks for what the descriptor declares. A declared capability the kit cannot
-/// yet observe through the provider contract fails rather than passing unverified.
-fn declared_capabilities(descriptor: &PlatformDescriptor, projection: &Projection) -> Verdict {
+/// Positive checks for what the descriptor declares, and the converse: a provider delivering
+/// history or metrics it does not declare fails too (the host would hide them behind
+/// `not_supported`). A declared capability the kit cannot yet observe through the provider
+/// contract fails rather than passing unverified.
+fn declared_capabilities(
+    descriptor: &PlatformDescriptor,
+    projection: &Projection,
+    feeds: &[&Feeds],
+) -> Verdict {
     let c = &descriptor.capabilities;
+    let mut problems = Vec::new();
+    let records = feeds.iter().map(|f| f.history.len()).sum::<usize>();
+    let runs = feeds.iter().map(|f| f.samples.len()).sum::<usize>();
+    if !c.history && records > 0 {
+        problems.push(format!(
+            "the feeds delivered {records} history record(s) but `history` is not declared"
+        ));
+    }
+    if !c.metrics && runs > 0 {
+        problems.push(format!(
+            "the feeds delivered {runs} metric series but `metrics` is not declared"
+        ));
+    }
     let declared: Vec<&str> = [
         ("alarms", c.alarms),
         ("history", c.history),
@@ -802,10 +832,10 @@ fn declared_capabilities(descriptor: &PlatformDescriptor, projection: &Projectio
     .into_iter()
     .filter_map(|(name, on)| on.then_some(name))
     .collect();
-    if declared.is_empty() {
+    if declared.is_empty() && problems.is_empty() {
         return Verdict::NotApplicable("the descriptor declares no optional capability".into());
     }
-    let mut problems = Vec::new();
+    let resource_ids: BTreeSet<&str> = projection.resources.iter().map(|r| r.id.as_str()).collect();
     for capability in declared {
         match capability {
             "snapshots" => {
@@ -818,6 +848,8 @@ fn declared_capabilities(descriptor: &PlatformDescriptor, projection: &Projectio
                     );
                 }
             }
+            "history" => problems.extend(history_problems(feeds, &resource_ids)),
+            "metrics" => problems.extend(metrics_problems(feeds, &resource_ids)),
             other => problems.push(format!(
                 "`{other}` is declared but the provider contract has no way to deliver it yet; declare it once it does"
             )),
@@ -828,6 +860,85 @@ fn declared_capabilities(descriptor: &PlatformDescriptor, projection: &Projectio
     } else {
         Verdict::Fail(problems.join("; "))
     }
+}
+
+/// What is wrong with the history two polls delivered: none at all, a record of another
+/// connection, an id twice, a record linked to a resource the projection does not have, or
+/// no cursor to resume from.
+fn history_problems(feeds: &[&Feeds], resource_ids: &BTreeSet<&str>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let records: Vec<_> = feeds.iter().flat_map(|f| f.history.iter()).collect();
+    if records.is_empty() {
+        problems.push("`history` is declared but two polls delivered no history record".into());
+    }
+    let mut seen = BTreeSet::new();
+    for record in &records {
+        if record.connection_id != CONNECTION_ID {
+            problems.push(format!(
+                "history record `{}` names connection `{}`",
+                record.id, record.connection_id
+            ));
+        }
+        if !seen.insert(record.id.as_str()) {
+            problems.push(format!(
+                "history record `{}` was delivered twice",
+                record.id
+            ));
+        }
+        if let Some(resource) = &record.resource_id {
+            if !resource_ids.contains(resource.as_str()) {
+                problems.push(format!(
+                    "history record `{}` points at `{resource}`, which is not a projected resource",
+                    record.id
+                ));
+            }
+        }
+        if record.record_type.trim().is_empty() {
+            problems.push(format!("history record `{}` has no type", record.id));
+        }
+    }
+    if !records.is_empty() && feeds.iter().all(|f| f.cursor.0.is_none()) {
+        problems.push("history was delivered without a cursor to resume from".into());
+    }
+    problems.truncate(5);
+    problems
+}
+
+/// What is wrong with the samples two polls delivered: none at all, samples of a resource
+/// the projection does not have, values that are not finite, or a sample delivered twice.
+fn metrics_problems(feeds: &[&Feeds], resource_ids: &BTreeSet<&str>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let runs: Vec<_> = feeds.iter().flat_map(|f| f.samples.iter()).collect();
+    if runs.iter().all(|run| run.points.is_empty()) {
+        problems.push("`metrics` is declared but two polls delivered no sample".into());
+    }
+    let mut seen = BTreeSet::new();
+    for run in runs {
+        if !resource_ids.contains(run.resource_id.as_str()) {
+            problems.push(format!(
+                "samples of `{}` point at a resource the projection does not have",
+                run.resource_id
+            ));
+        }
+        for (at, value) in &run.points {
+            if !value.is_finite() {
+                problems.push(format!(
+                    "{} of `{}` at {at} is {value}",
+                    run.metric.as_str(),
+                    run.resource_id
+                ));
+            }
+            if !seen.insert((run.resource_id.as_str(), run.metric, *at)) {
+                problems.push(format!(
+                    "{} of `{}` at {at} was delivered twice",
+                    run.metric.as_str(),
+                    run.resource_id
+                ));
+            }
+        }
+    }
+    problems.truncate(5);
+    problems
 }
 
 async fn check_outage(

@@ -37,8 +37,10 @@ pub static DESCRIPTOR: PlatformDescriptor = PlatformDescriptor {
     support_matrix: SupportMatrix {
         connection_admission: SupportLevel::Supported,
         inventory: SupportLevel::Supported,
-        alerts: SupportLevel::Planned,
-        history: SupportLevel::Planned,
+        // Health and triggered-alarm alerts (`GET /api/alerts`).
+        alerts: SupportLevel::Supported,
+        // Events and tasks (`GET /api/resources/{id}/history`).
+        history: SupportLevel::Supported,
         metrics: SupportLevel::Planned,
         // The host's MCP tools read every projected resource; none controls anything.
         assistant_read: SupportLevel::Supported,
@@ -47,7 +49,7 @@ pub static DESCRIPTOR: PlatformDescriptor = PlatformDescriptor {
     },
     capabilities: Capabilities {
         alarms: false,
-        history: false,
+        history: true,
         snapshots: true,
         metrics: false,
         incremental_updates: false,

@@ -98,9 +98,8 @@ pub(crate) struct FeedBatch {
 #[derive(Debug, Default)]
 pub(crate) struct FeedSession {
     position: FeedPosition,
-    /// Whether the task history collector is missing (the simulator, some endpoints), so
-    /// tasks are read from `TaskManager.recentTask` instead without asking again.
-    tasks: tasks::TaskSource,
+    /// Where tasks come from on this endpoint (asked once) and which this session delivered.
+    tasks: tasks::TaskSession,
 }
 
 impl FeedSession {

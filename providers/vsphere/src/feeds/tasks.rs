@@ -8,6 +8,8 @@
 //! read, when none was): every poll re-reads from there, and the host drops the finished
 //! tasks it already holds (ids are `task-<key>`).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 use pylon_core::feeds::HistoryKind;
 use pylon_core::FailureCategory;
@@ -43,6 +45,15 @@ pub(crate) enum TaskSource {
     RecentTasks,
 }
 
+/// What a polling session remembers of its task feed.
+#[derive(Debug, Default)]
+pub(crate) struct TaskSession {
+    source: TaskSource,
+    /// Finished tasks this session delivered that are still at or after the position, with
+    /// their queue times: they come back on every re-read and are not delivered twice.
+    delivered: HashMap<String, DateTime<Utc>>,
+}
+
 /// Finished tasks of one poll and where the feed stands after them.
 #[derive(Debug, Default)]
 pub(crate) struct TasksRead {
@@ -53,9 +64,10 @@ pub(crate) struct TasksRead {
 /// Reads the tasks queued since `after`.
 pub(crate) async fn read_new(
     session: &VcenterSession,
-    source: &mut TaskSource,
+    state: &mut TaskSession,
     after: Option<&TaskPosition>,
 ) -> Result<TasksRead, FeedError> {
+    let source = &mut state.source;
     let manager = session.task_manager().ok_or_else(|| {
         FeedError::new(
             FailureCategory::Unsupported,
@@ -91,7 +103,19 @@ pub(crate) async fn read_new(
             }
         }
     };
-    Ok(finished_since(tasks, since))
+    let mut read = finished_since(tasks, since);
+    read.records.retain(|record| {
+        state
+            .delivered
+            .insert(record.id.clone(), record.at)
+            .is_none()
+    });
+    if let Some(position) = &read.position {
+        state
+            .delivered
+            .retain(|_, queued| *queued >= position.since);
+    }
+    Ok(read)
 }
 
 /// The finished tasks queued at or after `since`, oldest first, and the next position.

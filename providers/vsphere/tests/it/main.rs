@@ -7,6 +7,7 @@
 mod support;
 
 mod connection_test;
+mod history;
 mod secrets;
 mod session;
 mod validation;
