@@ -8,6 +8,7 @@ mod binary;
 mod conformance;
 mod connections;
 mod file_provider;
+mod history;
 mod mcp;
 mod persistence;
 mod polling;
