@@ -130,7 +130,7 @@ const DEFAULTS: Defaults = Defaults {
     poll_timeout_seconds: 120,
     history_retention_days: 30,
     history_max_rows: 10_000,
-    metrics_retention_hours: 24,
+    metrics_retention_hours: 6,
 };
 
 impl Config {

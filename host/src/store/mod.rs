@@ -261,7 +261,7 @@ impl Default for FeedRetention {
         Self {
             history_days: 30,
             history_rows_per_connection: 10_000,
-            metrics_hours: 24,
+            metrics_hours: 6,
         }
     }
 }
