@@ -507,7 +507,7 @@ impl PollWorker {
         .map(|_| ());
         self.last_recorded = stored
             .is_ok()
-            .then(|| (projection.resources, projection.alerts));
+            .then_some((projection.resources, projection.alerts));
         stored
     }
 }

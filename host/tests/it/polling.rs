@@ -204,11 +204,16 @@ async fn an_unreadable_property_degrades_the_poll_and_names_the_object() {
     let recorded = include_str!(
         "../../../providers/vsphere/tests/fixtures/retrieve_missingset_nopermission.xml"
     );
+    // Only the first `RetrievePropertiesEx` (the inventory read) gets the recorded answer;
+    // the feeds' reads that follow in the same poll (tasks, counters) reach the simulator.
     let proxy = FaultProxy::start(
         &sim,
         FaultRule {
             method: "RetrievePropertiesEx".into(),
-            response: FaultResponse::Garbage(recorded.into()),
+            response: FaultResponse::Sequence(vec![
+                FaultResponse::Garbage(recorded.into()),
+                FaultResponse::Forward,
+            ]),
         },
     )
     .await;

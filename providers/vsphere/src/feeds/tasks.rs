@@ -352,11 +352,14 @@ fn parse_task_infos(bytes: &[u8]) -> Result<Vec<ReadTask>, XmlError> {
                     cursor.skip()?;
                     continue;
                 }
+                // `name` precedes `val`; only an `info` value is a TaskInfo (anything else in
+                // the answer, such as a proxy's unrelated objects, is not read as one).
+                let mut is_info = false;
                 while let Some(field) = cursor.child()? {
-                    if local_name(&field) == "val" {
-                        tasks.extend(read_task_info(&mut cursor)?);
-                    } else {
-                        cursor.skip()?;
+                    match local_name(&field) {
+                        "name" => is_info = cursor.text()?.trim() == "info",
+                        "val" if is_info => tasks.extend(read_task_info(&mut cursor)?),
+                        _ => cursor.skip()?,
                     }
                 }
             }
