@@ -19,3 +19,7 @@ fmt:
 # Benchmark: 5,000-VM simulator against a release `pylon` (numbers in docs/performance.md).
 bench:
     ./scripts/bench.sh
+
+# History ingest into the real SQLite store: 10,000 events, a replay, and page latency.
+bench-history:
+    cargo run --release -p pylon-bench --bin pylon-bench-history
