@@ -639,7 +639,23 @@ async fn check_polls(
     run.record(CheckId::SummaryMatchesProjection, verdict);
     let verdict = golden::compare(&plan.golden, &golden::normalise(&second, &plan.volatile));
     run.record(CheckId::GoldenProjection, verdict);
-    let verdict = declared_capabilities(run.descriptor, &second, &[&first_feeds, &second_feeds]);
+    // Incremental updates are shown by a third poll of the still unchanged target, which the
+    // provider must call unchanged (and which must project the same resources).
+    let incremental = if run.descriptor.capabilities.incremental_updates {
+        Some(
+            poll_observe(run, &mut session, "third poll")
+                .await
+                .map(|(observation, third, _)| (run.provider.unchanged(&observation), third)),
+        )
+    } else {
+        None
+    };
+    let verdict = declared_capabilities(
+        run.descriptor,
+        &second,
+        &[&first_feeds, &second_feeds],
+        incremental,
+    );
     run.record(CheckId::DeclaredCapabilities, verdict);
 
     check_outage(run, target, &mut session).await;
@@ -807,6 +823,7 @@ fn declared_capabilities(
     descriptor: &PlatformDescriptor,
     projection: &Projection,
     feeds: &[&Feeds],
+    incremental: Option<Result<(bool, Projection), String>>,
 ) -> Verdict {
     let c = &descriptor.capabilities;
     let mut problems = Vec::new();
@@ -849,6 +866,22 @@ fn declared_capabilities(
                 }
             }
             "history" => problems.extend(history_problems(feeds, &resource_ids)),
+            "incrementalUpdates" => match &incremental {
+                Some(Ok((true, third))) => {
+                    let third_ids: BTreeSet<&str> =
+                        third.resources.iter().map(|r| r.id.as_str()).collect();
+                    if third_ids != resource_ids {
+                        problems.push(
+                            "a poll called unchanged projects different resources".to_owned(),
+                        );
+                    }
+                }
+                Some(Ok((false, _))) => problems.push(
+                    "`incrementalUpdates` is declared but a third poll of the unchanged target is not reported unchanged (`Provider::unchanged`)".to_owned(),
+                ),
+                Some(Err(why)) => problems.push(why.clone()),
+                None => problems.push("the third poll did not run".to_owned()),
+            },
             "metrics" => problems.extend(metrics_problems(feeds, &resource_ids)),
             other => problems.push(format!(
                 "`{other}` is declared but the provider contract has no way to deliver it yet; declare it once it does"

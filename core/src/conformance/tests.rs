@@ -57,10 +57,12 @@ enum Defect {
     ProjectionDrifts,
     NoRecoveryAfterOutage,
     UnverifiedCapability,
+    ClaimsIncrementalUpdates,
+    UndeclaredHistory,
 }
 
 impl Defect {
-    const ALL: [Defect; 13] = [
+    const ALL: [Defect; 15] = [
         Self::InvalidSlug,
         Self::AcceptsBadHost,
         Self::AuthAsNetwork,
@@ -74,6 +76,8 @@ impl Defect {
         Self::ProjectionDrifts,
         Self::NoRecoveryAfterOutage,
         Self::UnverifiedCapability,
+        Self::ClaimsIncrementalUpdates,
+        Self::UndeclaredHistory,
     ];
 
     /// The check this defect must fail.
@@ -90,7 +94,9 @@ impl Defect {
             Self::SummaryDisagrees => CheckId::SummaryMatchesProjection,
             Self::ProjectionDrifts => CheckId::GoldenProjection,
             Self::NoRecoveryAfterOutage => CheckId::OutageRecovery,
-            Self::UnverifiedCapability => CheckId::DeclaredCapabilities,
+            Self::UnverifiedCapability
+            | Self::ClaimsIncrementalUpdates
+            | Self::UndeclaredHistory => CheckId::DeclaredCapabilities,
         }
     }
 }
@@ -116,7 +122,7 @@ static FIELDS: [FieldSpec; 2] = [
     },
 ];
 
-const fn descriptor(slug: &'static str, snapshots: bool) -> PlatformDescriptor {
+const fn descriptor(slug: &'static str, snapshots: bool, incremental: bool) -> PlatformDescriptor {
     PlatformDescriptor {
         platform: "memory",
         slug,
@@ -140,16 +146,18 @@ const fn descriptor(slug: &'static str, snapshots: bool) -> PlatformDescriptor {
             history: false,
             snapshots,
             metrics: false,
-            incremental_updates: false,
+            incremental_updates: incremental,
         },
         minimum_version: "any",
         fields: &FIELDS,
     }
 }
 
-static GOOD_DESCRIPTOR: PlatformDescriptor = descriptor("memory", false);
-static BAD_SLUG_DESCRIPTOR: PlatformDescriptor = descriptor("Memory Platform", false);
-static SNAPSHOT_DESCRIPTOR: PlatformDescriptor = descriptor("memory", true);
+static GOOD_DESCRIPTOR: PlatformDescriptor = descriptor("memory", false, false);
+static BAD_SLUG_DESCRIPTOR: PlatformDescriptor = descriptor("Memory Platform", false, false);
+static SNAPSHOT_DESCRIPTOR: PlatformDescriptor = descriptor("memory", true, false);
+/// Declares incremental updates but never reports a poll unchanged.
+static INCREMENTAL_DESCRIPTOR: PlatformDescriptor = descriptor("memory", false, true);
 
 /// The state of one in-memory target, shared by the fixture and the provider's sessions.
 #[derive(Default)]
@@ -195,6 +203,7 @@ impl Provider for MemProvider {
         match self.defect {
             Some(Defect::InvalidSlug) => &BAD_SLUG_DESCRIPTOR,
             Some(Defect::UnverifiedCapability) => &SNAPSHOT_DESCRIPTOR,
+            Some(Defect::ClaimsIncrementalUpdates) => &INCREMENTAL_DESCRIPTOR,
             _ => &GOOD_DESCRIPTOR,
         }
     }
@@ -327,6 +336,36 @@ impl Provider for MemProvider {
             issues: vec![],
             collected_at: chrono::Utc::now(),
             alerts: vec![],
+        })
+    }
+
+    /// The reference provider has no feeds; the broken one delivers history it does not
+    /// declare.
+    fn project_feeds(
+        &self,
+        connection_id: &str,
+        observation: &Observation,
+    ) -> Result<crate::feeds::Feeds, ProviderError> {
+        let polls = observation
+            .downcast_ref::<u64>()
+            .copied()
+            .unwrap_or_default();
+        if !self.has(Defect::UndeclaredHistory) {
+            return Ok(crate::feeds::Feeds::default());
+        }
+        Ok(crate::feeds::Feeds {
+            history: vec![crate::feeds::HistoryRecord {
+                id: format!("event-{polls}"),
+                connection_id: connection_id.to_owned(),
+                at: chrono::Utc::now(),
+                kind: crate::feeds::HistoryKind::Event,
+                record_type: "Polled".into(),
+                message: "polled".into(),
+                user: None,
+                resource_id: None,
+            }],
+            cursor: crate::feeds::FeedCursor(Some(polls.to_string())),
+            ..crate::feeds::Feeds::default()
         })
     }
 }

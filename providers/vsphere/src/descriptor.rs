@@ -52,7 +52,8 @@ pub static DESCRIPTOR: PlatformDescriptor = PlatformDescriptor {
         history: true,
         snapshots: true,
         metrics: false,
-        incremental_updates: false,
+        // `WaitForUpdatesEx` after the first read; an unchanged poll is reported unchanged.
+        incremental_updates: true,
     },
     minimum_version: "vSphere API 6.5 (vCenter Server)",
     fields: &[
