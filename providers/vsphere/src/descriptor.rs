@@ -41,7 +41,8 @@ pub static DESCRIPTOR: PlatformDescriptor = PlatformDescriptor {
         alerts: SupportLevel::Supported,
         // Events and tasks (`GET /api/resources/{id}/history`).
         history: SupportLevel::Supported,
-        metrics: SupportLevel::Planned,
+        // Performance history (`GET /api/resources/{id}/metrics`).
+        metrics: SupportLevel::Supported,
         // The host's MCP tools read every projected resource; none controls anything.
         assistant_read: SupportLevel::Supported,
         assistant_control: SupportLevel::ReadOnly,
@@ -51,7 +52,7 @@ pub static DESCRIPTOR: PlatformDescriptor = PlatformDescriptor {
         alarms: false,
         history: true,
         snapshots: true,
-        metrics: false,
+        metrics: true,
         // `WaitForUpdatesEx` after the first read; an unchanged poll is reported unchanged.
         incremental_updates: true,
     },

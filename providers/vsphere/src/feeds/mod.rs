@@ -16,6 +16,7 @@
 //! was not read, and its position stays where it was, so the next poll tries again.
 
 pub(crate) mod events;
+pub(crate) mod perf;
 pub(crate) mod tasks;
 
 use std::collections::HashMap;
@@ -42,6 +43,9 @@ pub(crate) struct FeedPosition {
     pub events: Option<events::EventPosition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tasks: Option<tasks::TaskPosition>,
+    /// Performance sample watermarks; absent in cursors from before performance history.
+    #[serde(default, skip_serializing_if = "perf::PerfPosition::is_empty")]
+    pub perf: perf::PerfPosition,
 }
 
 impl FeedPosition {
@@ -100,6 +104,8 @@ pub(crate) struct FeedSession {
     position: FeedPosition,
     /// Where tasks come from on this endpoint (asked once) and which this session delivered.
     tasks: tasks::TaskSession,
+    /// Counters, limits, backoff and per-entity progress of performance collection.
+    perf: perf::PerfSession,
 }
 
 impl FeedSession {
@@ -113,7 +119,6 @@ impl FeedSession {
         session: &VcenterSession,
         snapshot: &InventorySnapshot,
     ) -> FeedBatch {
-        let _ = snapshot;
         let mut batch = FeedBatch::default();
         match events::read_new(session, self.position.events.as_ref()).await {
             Ok(read) => {
@@ -144,6 +149,10 @@ impl FeedSession {
             }
             Err(error) => batch.issues.push(error.issue("tasks")),
         }
+        let perf = self.perf.read(session, snapshot, &self.position.perf).await;
+        self.position.perf = perf.position;
+        batch.samples.extend(perf.samples);
+        batch.issues.extend(perf.issues);
         batch.position = self.position.clone();
         batch
     }
@@ -234,6 +243,7 @@ mod tests {
                     .with_timezone(&Utc),
             }),
             tasks: None,
+            perf: perf::PerfPosition::default(),
         };
         assert_eq!(FeedPosition::from_cursor(&position.to_cursor()), position);
         assert_eq!(
