@@ -7,6 +7,7 @@ mod auth;
 mod binary;
 mod conformance;
 mod connections;
+mod feeds_metrics;
 mod file_provider;
 mod history;
 mod mcp;

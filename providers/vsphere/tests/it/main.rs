@@ -8,6 +8,7 @@ mod support;
 
 mod connection_test;
 mod history;
+mod perf;
 mod secrets;
 mod session;
 mod validation;
