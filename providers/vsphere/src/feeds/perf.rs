@@ -342,6 +342,10 @@ impl PerfSession {
         };
         let specs = query_specs(snapshot, &setup, position, now);
         stats.entities = specs.len();
+        let asked: Vec<(Scope, MoRef)> = specs
+            .iter()
+            .map(|spec| (spec.scope, spec.entity.clone()))
+            .collect();
         let mut scopes_failed: Vec<Scope> = Vec::new();
         let mut answers: Vec<EntityMetric> = Vec::new();
         let mut failures: Vec<String> = Vec::new();
@@ -388,13 +392,23 @@ impl PerfSession {
         // Remember only the entities still in the inventory.
         self.newest
             .retain(|(_, entity), _| snapshot.get(entity).is_some());
-        self.newest.extend(collected.newest);
+        for (key, newest) in collected.newest {
+            let slot = self.newest.entry(key).or_insert(newest);
+            *slot = (*slot).max(newest);
+        }
         for scope in [Scope::Realtime, Scope::Historical] {
             if scopes_failed.contains(&scope) || refused.is_some() {
                 continue;
             }
-            if let Some(watermark) = collected.watermarks.get(&scope) {
-                read.position.set(scope, *watermark);
+            let newest = asked
+                .iter()
+                .filter(|(s, _)| *s == scope)
+                .filter_map(|key| self.newest.get(key).copied());
+            if let Some(next) = watermark(newest, stall_after(scope)) {
+                let moved = position
+                    .get(scope)
+                    .map_or(next, |previous| previous.max(next));
+                read.position.set(scope, moved);
             }
         }
         if let Some(reason) = refused {
@@ -1090,13 +1104,11 @@ fn read_int_series(cursor: &mut Cursor<'_>) -> Result<Option<(i32, Vec<i64>)>, X
     Ok(counter.filter(|_| instance.is_empty()).map(|c| (c, values)))
 }
 
-/// Samples of one cycle, what each entity now has, and the new watermarks.
+/// Samples of one cycle and each entity's newest sample among them.
 #[derive(Debug, Default)]
 struct Collected {
     samples: Vec<RawSamples>,
     newest: HashMap<(Scope, MoRef), DateTime<Utc>>,
-    /// Per interval: the oldest of the entities' newest samples.
-    watermarks: HashMap<Scope, DateTime<Utc>>,
     unreadable: usize,
 }
 
@@ -1148,10 +1160,6 @@ fn collect(
             }
         }
     }
-    for ((scope, _), newest) in &collected.newest {
-        let slot = collected.watermarks.entry(*scope).or_insert(*newest);
-        *slot = (*slot).min(*newest);
-    }
     collected.samples = runs
         .into_iter()
         .filter(|(_, points)| !points.is_empty())
@@ -1162,6 +1170,30 @@ fn collect(
         })
         .collect();
     collected
+}
+
+/// The watermark of one interval: the oldest of the asked entities' newest samples (what
+/// this session holds of each, this poll's included), so an entity whose data arrives late
+/// is asked again from where it stands. An entity more than `stall` behind the newest one
+/// (a host that stopped reporting while vCenter still calls it connected) is left out, so it
+/// cannot hold every other entity's queries an hour back; it loses those samples. `None`
+/// when no entity has a sample yet.
+fn watermark(
+    newest: impl Iterator<Item = DateTime<Utc>>,
+    stall: Duration,
+) -> Option<DateTime<Utc>> {
+    let newest: Vec<DateTime<Utc>> = newest.collect();
+    let ahead = newest.iter().max().copied()?;
+    newest.into_iter().filter(|t| *t >= ahead - stall).min()
+}
+
+/// How far behind the others an entity may fall before it no longer holds the watermark:
+/// fifteen realtime samples, or a few of vCenter's half-hourly datastore space samples.
+fn stall_after(scope: Scope) -> Duration {
+    match scope {
+        Scope::Realtime => Duration::minutes(5),
+        Scope::Historical => Duration::hours(2),
+    }
 }
 
 fn whole_second(at: DateTime<Utc>) -> Option<DateTime<Utc>> {
@@ -1552,7 +1584,10 @@ mod tests {
         // The watermark is the newest sample both hosts have: host-2's 00:00:40 (a `-1`
         // is a sample time without a value, not a lag).
         let mut position = PerfPosition::default();
-        position.set(Scope::Realtime, one.watermarks[&Scope::Realtime]);
+        let realtime = |newest: &HashMap<(Scope, MoRef), DateTime<Utc>>| {
+            watermark(newest.values().copied(), stall_after(Scope::Realtime)).unwrap()
+        };
+        position.set(Scope::Realtime, realtime(&one.newest));
         assert_eq!(position.realtime, Some(at("2026-01-01T00:00:40Z")));
         let window = Window::new(Scope::Realtime, REALTIME_INTERVAL, position.realtime, now);
         assert_eq!(window.start, at("2026-01-01T00:00:40Z"));
@@ -1598,7 +1633,9 @@ mod tests {
                 assert_eq!(all, expected, "{entity} {metric:?}");
             }
         }
-        assert!(two.watermarks[&Scope::Realtime] > position.realtime.unwrap());
+        let mut known = one.newest.clone();
+        known.extend(two.newest.clone());
+        assert_eq!(realtime(&known), at("2026-01-01T00:01:20Z"));
 
         // After a restart the session knows nothing per entity: the watermark alone keeps
         // every sample at or before it out.
@@ -1620,6 +1657,21 @@ mod tests {
     }
 
     #[test]
+    fn a_lagging_entity_holds_the_watermark_and_a_stalled_one_does_not() {
+        let t = |s: i64| at("2026-01-01T00:00:00Z") + Duration::seconds(s);
+        let stall = stall_after(Scope::Realtime);
+        // host-2 did not progress this poll: the next poll asks from its newest sample,
+        // so its late 00:02:00 sample is still read.
+        assert_eq!(watermark([t(120), t(100)].into_iter(), stall), Some(t(100)));
+        // A host six minutes behind the others no longer holds everyone back.
+        assert_eq!(
+            watermark([t(1000), t(980), t(1000 - 360)].into_iter(), stall),
+            Some(t(980))
+        );
+        assert_eq!(watermark(std::iter::empty(), stall), None);
+    }
+
+    #[test]
     fn an_answer_without_new_samples_keeps_the_watermark() {
         let counters = realtime_counters();
         let now = at("2026-01-01T00:10:00Z");
@@ -1631,7 +1683,7 @@ mod tests {
             .unwrap();
         let collected = collect(same, &counters, &position, &HashMap::new(), now);
         assert!(collected.samples.is_empty());
-        assert!(collected.watermarks.is_empty());
+        assert!(collected.newest.is_empty());
         // A time the server cannot have yet is not kept.
         let future = parse_query_perf(
             perf_answer(&[("host-1", &[80], &[(2, "", &[3])])])
