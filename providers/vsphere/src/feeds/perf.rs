@@ -13,9 +13,10 @@
 //! Only the aggregate instance (`""`) is read: a host's total, not each NIC or disk.
 //!
 //! **No gap, no duplicate.** vCenter samples every realtime entity on a shared 20 s grid, so
-//! the stored position is one watermark per interval ([`PerfPosition`]): the newest sample
-//! that every entity which answered already has. The next poll asks from there (`startTime`
-//! is exclusive in vCenter), so a sample that arrives late for one host is not skipped.
+//! the stored position is one watermark per interval ([`PerfPosition`]): the oldest of the
+//! asked entities' newest samples (see [`watermark`]). The next poll asks from there
+//! (`startTime` is exclusive in vCenter), so a sample that arrives late for one host is not
+//! skipped.
 //! Entities that were further ahead would get their newest samples again; within a session
 //! the reader remembers each entity's newest sample and drops those, and after a restart the
 //! host drops them (samples are keyed by resource, metric and second). A fresh connection
