@@ -73,7 +73,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let records: Vec<HistoryRecord> = (1..=EVENTS).map(|key| event(connection, key)).collect();
     let retention = FeedRetention::default();
 
-    let mut ingest = |label: &'static str| {
+    let ingest = |label: &'static str| {
         let store = &store;
         let records = &records;
         async move {
