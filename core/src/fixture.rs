@@ -46,6 +46,14 @@ pub trait FixtureTarget: Send + Sync {
     /// can tell. `None` makes the session-lifecycle check not applicable.
     fn open_sessions(&self) -> Option<u64>;
 
+    /// Makes the target raise one platform alarm on one of the resources it projects, for
+    /// the check of a declared `alarms` capability. `Ok(false)` (the default) says the target
+    /// cannot; a provider declaring `alarms` then fails that check rather than passing
+    /// unverified.
+    async fn raise_alarm(&self) -> Result<bool, FixtureError> {
+        Ok(false)
+    }
+
     /// Stops the target and everything the fixture started.
     async fn stop(self: Box<Self>);
 }

@@ -264,6 +264,9 @@ impl PollWorker {
             };
             let Ok(_permit) = permit else { break };
             let started = Instant::now();
+            // The attempt's time is when it began: a poll requested after a change is then
+            // known to have seen it (`lastAttemptAt` later than the request).
+            let attempted_at = Utc::now();
             // Only `abort` interrupts a poll in flight; shutdown lets it finish.
             let outcome = tokio::select! {
                 () = self.abort.cancelled() => break,
@@ -287,7 +290,7 @@ impl PollWorker {
             if self.abort.is_cancelled() {
                 break;
             }
-            self.record(outcome, started.elapsed()).await;
+            self.record(outcome, started.elapsed(), attempted_at).await;
             next = started + interval + jitter(interval);
         }
         if let Some(mut session) = session.take() {
@@ -339,7 +342,12 @@ impl PollWorker {
         Ok(Polled { inventory, feeds })
     }
 
-    async fn record(&mut self, outcome: Result<Polled, ProviderError>, took: Duration) {
+    async fn record(
+        &mut self,
+        outcome: Result<Polled, ProviderError>,
+        took: Duration,
+        attempted_at: DateTime<Utc>,
+    ) {
         let record = match self.store.get_connection(&self.platform, &self.id).await {
             Ok(Some(record)) => record,
             // Deleted meanwhile: nothing to record.
@@ -367,7 +375,9 @@ impl PollWorker {
                     samples,
                     store_time,
                     stored,
-                }) = self.record_success(polled, &mut health, now).await
+                }) = self
+                    .record_success(polled, &mut health, attempted_at, now)
+                    .await
                 else {
                     return;
                 };
@@ -398,7 +408,7 @@ impl PollWorker {
                     message = %error.message,
                     "poll failed"
                 );
-                health.record_failure(now, error.category, &error.message);
+                health.record_failure(attempted_at, error.category, &error.message);
                 // Last-known resources stay, marked by their `lastSeenAt`.
                 self.store
                     .update_health(&self.id, &health, None)
@@ -414,10 +424,13 @@ impl PollWorker {
     /// Records a successful poll: its summary, health and (when projected) resources and
     /// alerts. `None` when there is nothing to record from (the summary could not be
     /// serialised, logged here).
+    /// `attempted_at` is when the poll began (its health times), `now` when it was
+    /// recorded (the collection time of an unchanged poll).
     async fn record_success(
         &mut self,
         polled: Polled,
         health: &mut PollHealth,
+        attempted_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Option<RecordedPoll> {
         let Polled { inventory, feeds } = polled;
@@ -436,7 +449,7 @@ impl PollWorker {
         // but is not remembered with the inventory's summary: the next poll says afresh.
         let mut summary = base_summary.clone();
         summary.issues.extend(feeds.issues.iter().cloned());
-        health.record_success(now, !summary.issues.is_empty());
+        health.record_success(attempted_at, !summary.issues.is_empty());
         let observed = match serde_json::to_value(&summary) {
             Ok(observed) => observed,
             Err(error) => {

@@ -650,15 +650,30 @@ async fn check_polls(
     } else {
         None
     };
+    check_outage(run, target, &mut session).await;
+
+    // A declared alarm capability is shown by an alarm the target raises, which the next
+    // poll must report as an alarm condition on a projected resource. Last, because the
+    // raised alarm stays on the target (and may make later polls `degraded`).
+    let alarms = if run.descriptor.capabilities.alarms {
+        Some(match target.raise_alarm().await {
+            Ok(true) => poll_and_project(run, &mut session, "poll after the alarm")
+                .await
+                .map(Some),
+            Ok(false) => Ok(None),
+            Err(error) => Err(error.to_string()),
+        })
+    } else {
+        None
+    };
     let verdict = declared_capabilities(
         run.descriptor,
         &second,
         &[&first_feeds, &second_feeds],
         incremental,
+        alarms,
     );
     run.record(CheckId::DeclaredCapabilities, verdict);
-
-    check_outage(run, target, &mut session).await;
     session.close().await;
 }
 
@@ -824,6 +839,7 @@ fn declared_capabilities(
     projection: &Projection,
     feeds: &[&Feeds],
     incremental: Option<Result<(bool, Projection), String>>,
+    alarms: Option<Result<Option<Projection>, String>>,
 ) -> Verdict {
     let c = &descriptor.capabilities;
     let mut problems = Vec::new();
@@ -866,6 +882,26 @@ fn declared_capabilities(
                 }
             }
             "history" => problems.extend(history_problems(feeds, &resource_ids)),
+            "alarms" => match &alarms {
+                Some(Ok(Some(after))) => {
+                    let after_ids: BTreeSet<&str> =
+                        after.resources.iter().map(|r| r.id.as_str()).collect();
+                    let raised = after.alerts.iter().any(|condition| {
+                        condition.source == crate::model::AlertSource::Alarm
+                            && after_ids.contains(condition.resource_id.as_str())
+                    });
+                    if !raised {
+                        problems.push(
+                            "`alarms` is declared but the poll after the target raised an alarm reports no alarm condition on a projected resource".to_owned(),
+                        );
+                    }
+                }
+                Some(Ok(None)) => problems.push(
+                    "`alarms` is declared but the fixture cannot raise an alarm (`FixtureTarget::raise_alarm`)".to_owned(),
+                ),
+                Some(Err(why)) => problems.push(why.clone()),
+                None => problems.push("the alarm check did not run".to_owned()),
+            },
             "incrementalUpdates" => match &incremental {
                 Some(Ok((true, third))) => {
                     let third_ids: BTreeSet<&str> =

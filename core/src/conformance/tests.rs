@@ -59,10 +59,11 @@ enum Defect {
     UnverifiedCapability,
     ClaimsIncrementalUpdates,
     UndeclaredHistory,
+    ClaimsAlarms,
 }
 
 impl Defect {
-    const ALL: [Defect; 15] = [
+    const ALL: [Defect; 16] = [
         Self::InvalidSlug,
         Self::AcceptsBadHost,
         Self::AuthAsNetwork,
@@ -78,6 +79,7 @@ impl Defect {
         Self::UnverifiedCapability,
         Self::ClaimsIncrementalUpdates,
         Self::UndeclaredHistory,
+        Self::ClaimsAlarms,
     ];
 
     /// The check this defect must fail.
@@ -96,7 +98,8 @@ impl Defect {
             Self::NoRecoveryAfterOutage => CheckId::OutageRecovery,
             Self::UnverifiedCapability
             | Self::ClaimsIncrementalUpdates
-            | Self::UndeclaredHistory => CheckId::DeclaredCapabilities,
+            | Self::UndeclaredHistory
+            | Self::ClaimsAlarms => CheckId::DeclaredCapabilities,
         }
     }
 }
@@ -158,6 +161,13 @@ static BAD_SLUG_DESCRIPTOR: PlatformDescriptor = descriptor("Memory Platform", f
 static SNAPSHOT_DESCRIPTOR: PlatformDescriptor = descriptor("memory", true, false);
 /// Declares incremental updates but never reports a poll unchanged.
 static INCREMENTAL_DESCRIPTOR: PlatformDescriptor = descriptor("memory", false, true);
+/// Declares alarms, which the in-memory target cannot raise (and the provider never reports).
+static ALARMS_DESCRIPTOR: PlatformDescriptor = {
+    let mut declared = descriptor("memory", false, false);
+    declared.capabilities.alarms = true;
+    declared.support_matrix.alerts = SupportLevel::Supported;
+    declared
+};
 
 /// The state of one in-memory target, shared by the fixture and the provider's sessions.
 #[derive(Default)]
@@ -204,6 +214,7 @@ impl Provider for MemProvider {
             Some(Defect::InvalidSlug) => &BAD_SLUG_DESCRIPTOR,
             Some(Defect::UnverifiedCapability) => &SNAPSHOT_DESCRIPTOR,
             Some(Defect::ClaimsIncrementalUpdates) => &INCREMENTAL_DESCRIPTOR,
+            Some(Defect::ClaimsAlarms) => &ALARMS_DESCRIPTOR,
             _ => &GOOD_DESCRIPTOR,
         }
     }

@@ -78,6 +78,6 @@ pub async fn alert_page(store: &dyn Store, query: AlertQuery) -> Result<AlertPag
             ..query
         })
         .await?;
-    let (items, next_cursor) = split_page(items, limit, |item| &item.id);
+    let (items, next_cursor) = split_page(items, limit, |item| item.id.clone());
     Ok(AlertPage { items, next_cursor })
 }

@@ -6,7 +6,7 @@
 //! "nothing happened yet".
 
 use super::error::ApiError;
-use super::resources::{encode_cursor, page_params};
+use super::resources::{page_params, split_page};
 use crate::state::AppState;
 use crate::store::{
     format_time, parse_time, HistoryPosition, HistoryQuery, MetricQuery, Store, StoreError,
@@ -138,24 +138,20 @@ pub async fn history_page(
     store: &dyn Store,
     query: HistoryQuery,
 ) -> Result<HistoryPage, StoreError> {
-    let limit = query.limit as usize;
-    let mut items = store
+    let limit = query.limit;
+    // One more than asked tells whether another page exists.
+    let items = store
         .list_history(&HistoryQuery {
-            limit: query.limit + 1,
+            limit: limit + 1,
             ..query
         })
         .await?;
-    let next_cursor = if items.len() > limit {
-        items.truncate(limit);
-        items.last().map(|last| {
-            encode_cursor(&encode_history_position(&HistoryPosition {
-                at: last.at,
-                id: last.id.clone(),
-            }))
+    let (items, next_cursor) = split_page(items, limit, |last| {
+        encode_history_position(&HistoryPosition {
+            at: last.at,
+            id: last.id.clone(),
         })
-    } else {
-        None
-    };
+    });
     Ok(HistoryPage { items, next_cursor })
 }
 

@@ -86,14 +86,15 @@ pub fn decode_cursor(cursor: &str) -> Option<String> {
 pub fn split_page<T>(
     mut items: Vec<T>,
     limit: u32,
-    key: impl Fn(&T) -> &str,
+    key: impl Fn(&T) -> String,
 ) -> (Vec<T>, Option<String>) {
     let limit = limit as usize;
     if items.len() <= limit {
         return (items, None);
     }
     items.truncate(limit);
-    let next_cursor = items.last().map(|item| encode_cursor(key(item)));
+    // The key is made once a page, for its last item.
+    let next_cursor = items.last().map(|item| encode_cursor(&key(item)));
     (items, next_cursor)
 }
 
@@ -112,7 +113,7 @@ pub async fn resource_page(
             ..query
         })
         .await?;
-    Ok(split_page(items, limit, |item| &item.id))
+    Ok(split_page(items, limit, |item| item.id.clone()))
 }
 
 async fn list(

@@ -230,7 +230,12 @@ async fn feed_records_are_stored_once_pruned_by_retention_and_bucketed() {
     // partial; every whole one holds 10 samples of consecutive values: its mean is x.5.
     let whole = &points[1..points.len() - 1];
     assert!(whole.iter().all(|(_, v)| v.fract() == 0.5), "{points:?}");
-    assert!(whole.windows(2).all(|w| (w[1].0 - w[0].0).num_seconds() == 200), "{points:?}");
+    assert!(
+        whole
+            .windows(2)
+            .all(|w| (w[1].0 - w[0].0).num_seconds() == 200),
+        "{points:?}"
+    );
     assert_eq!(bucketed[0].unit, MetricName::CpuPercent.unit());
 
     // Retention: rows beyond the cap and records older than the window go.

@@ -131,15 +131,20 @@ impl TestApp {
             .unwrap_or_else(|| panic!("no item {id} in {list}"))
     }
 
-    /// Asks the scheduler for a poll of `id` and waits until one more attempt has been
-    /// recorded, successful or not (60 s at most); returns the connection item.
+    /// Asks the scheduler for a poll of `id` and waits until an attempt that began after the
+    /// request has been recorded, successful or not (60 s at most); returns the connection
+    /// item. (`lastAttemptAt` is when an attempt began, so a poll already running when the
+    /// test changed something does not count.)
     pub async fn next_poll(&self, id: &str) -> Value {
-        let attempted = self.item(id).await["poll"]["lastAttemptAt"].clone();
+        let requested = chrono::Utc::now();
         self.state.scheduler.poll_now(id).await;
         let started = std::time::Instant::now();
         loop {
             let item = self.item(id).await;
-            if item["poll"]["lastAttemptAt"] != attempted && item["poll"]["status"] != "pending" {
+            let attempted = item["poll"]["lastAttemptAt"]
+                .as_str()
+                .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok());
+            if attempted.is_some_and(|at| at > requested) && item["poll"]["status"] != "pending" {
                 return item;
             }
             assert!(

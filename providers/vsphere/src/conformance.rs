@@ -234,6 +234,15 @@ mod simulated {
             Some(count("Login").saturating_sub(count("Logout")))
         }
 
+        /// The simulator has no alarm manager; the launcher sets a triggered alarm state on a
+        /// VM directly (see `pylon_vcsim::Simulator::set_triggered_alarm`).
+        async fn raise_alarm(&self) -> Result<bool, FixtureError> {
+            self.sim
+                .set_triggered_alarm("VirtualMachine", "DC0_H0_VM0", "alarm-conformance", "red")
+                .await;
+            Ok(true)
+        }
+
         async fn stop(self: Box<Self>) {
             let Target { sim, esx, .. } = *self;
             esx.stop().await;

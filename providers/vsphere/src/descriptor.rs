@@ -49,7 +49,8 @@ pub static DESCRIPTOR: PlatformDescriptor = PlatformDescriptor {
         control_actions: SupportLevel::NotApplicable,
     },
     capabilities: Capabilities {
-        alarms: false,
+        // Triggered alarms (`triggeredAlarmState`) become alerts with `source: "alarm"`.
+        alarms: true,
         history: true,
         snapshots: true,
         metrics: true,
