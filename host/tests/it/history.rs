@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 const FILE_INVENTORY: &str = include_str!("../../../providers/file/examples/inventory.json");
 
 /// The id of some resource of `connection`, once its first poll has stored them.
-async fn first_resource(app: &TestApp, connection: &str) -> String {
+pub async fn first_resource(app: &TestApp, connection: &str) -> String {
     let started = std::time::Instant::now();
     loop {
         let (_, page) = app
