@@ -7,8 +7,7 @@
 //! rows per second, the database size and the page latency percentiles.
 //!
 //! The simulator keeps only its newest 1,000 events, so it cannot produce a 10,000-event
-//! backlog; this bench starts at the store, which is where ingest cost lives (the parse of
-//! one 1,000-event page is a few milliseconds, see `docs/performance.md`).
+//! backlog; this bench starts at the store, where every poll's history lands.
 
 use chrono::{Duration, Utc};
 use pylon_core::feeds::{FeedCursor, Feeds, HistoryKind, HistoryRecord};
