@@ -23,6 +23,8 @@ use tower_http::trace::TraceLayer;
 /// The complete application router.
 pub fn app(state: AppState) -> Router {
     let body_limit = state.settings.max_body_bytes;
+    // This router's request series: counted by the layer below, served by `/metrics`.
+    let http_metrics = crate::metrics::HttpMetrics::default();
     Router::new()
         .merge(platforms::router())
         .merge(tokens::router())
@@ -31,7 +33,7 @@ pub fn app(state: AppState) -> Router {
         .merge(feeds::router())
         .merge(alerts::router())
         .merge(openapi::router())
-        .merge(metrics::router())
+        .merge(metrics::router(http_metrics.clone()))
         .merge(crate::ui::router())
         // The assistant surface: MCP over streamable HTTP, behind the same auth middleware.
         .route_service("/mcp", crate::mcp::http_service(&state))
@@ -43,6 +45,12 @@ pub fn app(state: AppState) -> Router {
             crate::auth::authorize,
         ))
         .layer(middleware::map_response(log_internal_errors))
+        // Outside the auth layer so 401s and 403s are counted; `Router::layer` wraps each
+        // route after routing, so the matched route pattern is known (see `record_http`).
+        .layer(middleware::from_fn_with_state(
+            http_metrics,
+            metrics::record_http,
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

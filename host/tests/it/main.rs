@@ -13,6 +13,7 @@ mod history;
 mod mcp;
 mod persistence;
 mod polling;
+mod prometheus;
 mod resources;
 mod schema;
 mod secrets;
