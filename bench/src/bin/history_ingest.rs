@@ -26,7 +26,7 @@ fn event(connection: &str, key: u32) -> HistoryRecord {
         id: format!("event-{key}"),
         connection_id: connection.to_owned(),
         at: Utc::now() - Duration::seconds(i64::from(EVENTS - key)),
-        kind: if key % 5 == 0 {
+        kind: if key.is_multiple_of(5) {
             HistoryKind::Task
         } else {
             HistoryKind::Event

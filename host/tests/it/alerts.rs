@@ -348,17 +348,11 @@ async fn alert_items(app: &TestApp, query: &str) -> Vec<serde_json::Value> {
 /// alert, a restart keeps them all and a failed poll changes nothing.
 #[tokio::test]
 async fn simulator_health_alerts_open_stay_resolve_and_survive_a_restart() {
-    use crate::support::sim_draft;
     use pylon_vcsim::{Simulator, SimulatorOptions};
 
     let sim = Simulator::start(SimulatorOptions::default()).await;
     let app = TestApp::new().await;
-    let id = app.create(sim_draft(&sim, "lab", "pw")).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let item = app.next_poll(&id).await;
-    assert_eq!(item["poll"]["status"], "healthy", "{item}");
+    let id = app.polled_sim_connection(&sim).await;
     assert_eq!(alert_items(&app, "").await, Vec::<serde_json::Value>::new());
 
     sim.set_overall_status("VirtualMachine", "DC0_H0_VM0", "red")

@@ -3,7 +3,7 @@
 //! (duplicates dropped, retention, bucketed series, the cursor), and the routes' input checks
 //! and `not_supported` answers.
 
-use crate::support::{offline_draft, sim_draft, TestApp};
+use crate::support::{offline_draft, TestApp};
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use pylon_core::feeds::{FeedCursor, Feeds, HistoryKind, HistoryRecord, MetricName, SampleRun};
@@ -83,12 +83,7 @@ async fn simulator_history_is_served_per_resource_and_resumes_after_a_restart_wi
 
     let sim = Simulator::start(SimulatorOptions::default()).await;
     let app = TestApp::new().await;
-    let id = app.create(sim_draft(&sim, "lab", "pw")).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let item = app.next_poll(&id).await;
-    assert_eq!(item["poll"]["status"], "healthy", "{item}");
+    let id = app.polled_sim_connection(&sim).await;
     let vm = resource_id(&app, &id, "DC0_H0_VM0").await;
 
     sim.power_off_vm("DC0_H0_VM0").await;
@@ -146,7 +141,7 @@ fn record(connection: &str, n: u32, seconds: i64, resource: Option<&str>) -> His
         id: format!("event-{n}"),
         connection_id: connection.to_owned(),
         at: at(seconds),
-        kind: if n % 2 == 0 {
+        kind: if n.is_multiple_of(2) {
             HistoryKind::Task
         } else {
             HistoryKind::Event

@@ -155,6 +155,18 @@ impl TestApp {
         }
     }
 
+    /// Creates a connection named `lab` to `sim`, waits for its first poll and checks it
+    /// was healthy; returns the connection id.
+    pub async fn polled_sim_connection(&self, sim: &pylon_vcsim::Simulator) -> String {
+        let id = self.create(sim_draft(sim, "lab", "pw")).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let item = self.next_poll(&id).await;
+        assert_eq!(item["poll"]["status"], "healthy", "{item}");
+        id
+    }
+
     /// `GET /metrics` without a token, as Prometheus scrapes it: the exposition text.
     pub async fn metrics_text(&self) -> String {
         let response = self

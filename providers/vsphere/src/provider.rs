@@ -71,14 +71,7 @@ impl Provider for VsphereProvider {
         connection_id: &str,
         observation: &Observation,
     ) -> Result<Projection, ProviderError> {
-        let observed = observation
-            .downcast_ref::<VsphereObservation>()
-            .ok_or_else(|| {
-                ProviderError::new(
-                    FailureCategory::Protocol,
-                    "the observation handed to the vSphere provider did not come from a vSphere session",
-                )
-            })?;
+        let observed = vsphere_observation(observation)?;
         Ok(crate::project::project(
             connection_id,
             &observed.snapshot,
@@ -93,14 +86,7 @@ impl Provider for VsphereProvider {
         connection_id: &str,
         observation: &Observation,
     ) -> Result<pylon_core::feeds::Feeds, ProviderError> {
-        let observed = observation
-            .downcast_ref::<VsphereObservation>()
-            .ok_or_else(|| {
-                ProviderError::new(
-                    FailureCategory::Protocol,
-                    "the observation handed to the vSphere provider did not come from a vSphere session",
-                )
-            })?;
+        let observed = vsphere_observation(observation)?;
         Ok(crate::feeds::project(
             connection_id,
             &observed.snapshot,
@@ -113,6 +99,18 @@ impl Provider for VsphereProvider {
             .downcast_ref::<VsphereObservation>()
             .is_some_and(|observed| observed.unchanged)
     }
+}
+
+/// The observation as a vSphere one; a foreign one (a host bug) is a `protocol` error.
+fn vsphere_observation(observation: &Observation) -> Result<&VsphereObservation, ProviderError> {
+    observation
+        .downcast_ref::<VsphereObservation>()
+        .ok_or_else(|| {
+            ProviderError::new(
+                FailureCategory::Protocol,
+                "the observation handed to the vSphere provider did not come from a vSphere session",
+            )
+        })
 }
 
 // Why the trait methods above only await a boxed future: `#[async_trait]` gives each method

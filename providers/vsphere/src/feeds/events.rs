@@ -66,7 +66,7 @@ pub(crate) async fn read_new(
         answer.as_bytes(),
         "CreateCollectorForEventsResponse",
     )
-    .map_err(|e| malformed("CreateCollectorForEvents", &e))?;
+    .map_err(|e| FeedError::unreadable("CreateCollectorForEvents", &e))?;
     let read = read_pages(session, &collector).await;
     // Collectors count against a per-session limit: destroy it even when reading failed.
     let destroy = close_method(
@@ -91,7 +91,8 @@ async fn read_pages(
     let body = close_method(body, "ReadNextEvents");
     for _ in 0..MAX_PAGES_PER_POLL {
         let answer = call(session, "ReadNextEvents", &body).await?;
-        let page = parse_events(answer.as_bytes()).map_err(|e| malformed("ReadNextEvents", &e))?;
+        let page = parse_events(answer.as_bytes())
+            .map_err(|e| FeedError::unreadable("ReadNextEvents", &e))?;
         let count = page.events.len() + page.unreadable;
         unreadable += page.unreadable;
         events.extend(page.events);
@@ -133,20 +134,7 @@ async fn call(
     session
         .call_raw(Stage::Inventory, method, body)
         .await
-        .map_err(|error| FeedError::new(FailureCategory::Protocol, format!("{method}: {error}")))
-}
-
-fn malformed(method: &str, error: &XmlError) -> FeedError {
-    match error.fault() {
-        Some(fault) => FeedError::new(
-            FailureCategory::Protocol,
-            format!("{method} answered {}: {}", fault.fault_type, fault.message),
-        ),
-        None => FeedError::new(
-            FailureCategory::Protocol,
-            format!("{method} answered something Pylon cannot read ({error})"),
-        ),
-    }
+        .map_err(|error| FeedError::failed_call(method, &error))
 }
 
 /// `CreateCollectorForEvents` over every entity, from `begin` on. The `EventFilterSpec`

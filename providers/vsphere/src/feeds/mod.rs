@@ -173,6 +173,25 @@ impl FeedError {
         }
     }
 
+    /// A call vCenter failed (a fault, or the transport).
+    pub(crate) fn failed_call(method: &str, error: &crate::client::SessionError) -> Self {
+        Self::new(FailureCategory::Protocol, format!("{method}: {error}"))
+    }
+
+    /// An answer that is a fault or that Pylon cannot read.
+    pub(crate) fn unreadable(method: &str, error: &crate::inventory::xml::XmlError) -> Self {
+        match error.fault() {
+            Some(fault) => Self::new(
+                FailureCategory::Protocol,
+                format!("{method} answered {}: {}", fault.fault_type, fault.message),
+            ),
+            None => Self::new(
+                FailureCategory::Protocol,
+                format!("{method} answered something Pylon cannot read ({error})"),
+            ),
+        }
+    }
+
     fn issue(&self, feed: &str) -> PollIssue {
         PollIssue {
             stage: STAGE.to_owned(),

@@ -161,14 +161,16 @@ async fn read_history(
         Ok(answer) => answer,
         Err(error) if is_missing_method(&error) => return Err(CollectorError::Missing),
         Err(error) => {
-            return Err(CollectorError::Failed(call_failure(
+            return Err(CollectorError::Failed(FeedError::failed_call(
                 "CreateCollectorForTasks",
                 &error,
             )))
         }
     };
     let collector = parse_moref_response(answer.as_bytes(), "CreateCollectorForTasksResponse")
-        .map_err(|e| CollectorError::Failed(malformed("CreateCollectorForTasks", &e)))?;
+        .map_err(|e| {
+            CollectorError::Failed(FeedError::unreadable("CreateCollectorForTasks", &e))
+        })?;
     let read = read_pages(session, &collector).await;
     // Collectors count against a per-session limit: destroy it even when reading failed.
     let destroy = close_method(
@@ -196,9 +198,9 @@ async fn read_pages(
         let answer = session
             .call_raw(Stage::Inventory, "ReadNextTasks", &body)
             .await
-            .map_err(|error| call_failure("ReadNextTasks", &error))?;
-        let page =
-            parse_task_page(answer.as_bytes()).map_err(|e| malformed("ReadNextTasks", &e))?;
+            .map_err(|error| FeedError::failed_call("ReadNextTasks", &error))?;
+        let page = parse_task_page(answer.as_bytes())
+            .map_err(|e| FeedError::unreadable("ReadNextTasks", &e))?;
         let count = page.len();
         tasks.extend(page);
         if count < PAGE_SIZE as usize {
@@ -218,30 +220,14 @@ async fn read_recent(
     let answer = session
         .call_raw(Stage::Inventory, "RetrievePropertiesEx", &body)
         .await
-        .map_err(|error| call_failure("RetrievePropertiesEx", &error))?;
-    parse_task_infos(answer.as_bytes()).map_err(|e| malformed("RetrievePropertiesEx", &e))
+        .map_err(|error| FeedError::failed_call("RetrievePropertiesEx", &error))?;
+    parse_task_infos(answer.as_bytes())
+        .map_err(|e| FeedError::unreadable("RetrievePropertiesEx", &e))
 }
 
 fn is_missing_method(error: &SessionError) -> bool {
     matches!(error, SessionError::Fault { fault, .. }
         if fault.type_.map(|t| matches!(t.as_str(), "MethodNotFound" | "NotImplemented" | "NotSupported")).unwrap_or(false))
-}
-
-fn call_failure(method: &str, error: &SessionError) -> FeedError {
-    FeedError::new(FailureCategory::Protocol, format!("{method}: {error}"))
-}
-
-fn malformed(method: &str, error: &XmlError) -> FeedError {
-    match error.fault() {
-        Some(fault) => FeedError::new(
-            FailureCategory::Protocol,
-            format!("{method} answered {}: {}", fault.fault_type, fault.message),
-        ),
-        None => FeedError::new(
-            FailureCategory::Protocol,
-            format!("{method} answered something Pylon cannot read ({error})"),
-        ),
-    }
 }
 
 /// `CreateCollectorForTasks` over every entity, queued from `since` on. `TaskFilterSpec`
