@@ -1,4 +1,5 @@
-//! `just bench-perf`: performance collection cycles against the 5,000-VM simulator.
+//! Performance collection cycles against the 5,000-VM simulator (`scripts/bench.sh` runs it
+//! after the main benchmark).
 //!
 //! Logs in, reads the inventory once, then runs three collection cycles 20 s apart with the
 //! code a poll runs (`pylon_vsphere::floor::perf_cycles`): the first starts from a fresh
