@@ -377,11 +377,47 @@ function metricSeries(answer) {
   const list = answer.series ?? [];
   if (list.length === 0) return h('p', { class: 'muted' }, 'No samples yet.');
   return h('table', { class: 'series' },
-    h('thead', null, h('tr', null, ['Metric', 'Samples', 'Latest'].map((c) => h('th', { scope: 'col' }, c)))),
+    h('thead', null, h('tr', null, ['Metric', 'Trend', 'Latest', 'Samples'].map((c) => h('th', { scope: 'col' }, c)))),
     h('tbody', null, list.map((s) => {
-      const last = s.points?.[s.points.length - 1];
-      return h('tr', null, h('th', { scope: 'row' }, s.metric), h('td', null, String(s.points?.length ?? 0)),
-        h('td', null, last ? `${last[1]} ${s.unit ?? ''}` : '—'));
+      const points = s.points ?? [];
+      const last = points[points.length - 1];
+      return h('tr', null, h('th', { scope: 'row' }, s.metric), h('td', null, sparkline(points, s.metric)),
+        h('td', null, last ? metricValue(last[1], s.unit) : '—'), h('td', null, String(points.length)));
     })));
+}
+
+/** A value in its canonical unit, as a person reads it. */
+function metricValue(value, unit) {
+  if (unit === 'percent') return percent(value);
+  if (unit === 'bytes') return bytes(value);
+  if (unit === 'bytesPerSecond') return `${bytes(value)}/s`;
+  return String(value);
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+/** The series' shape as a small inline SVG line (no script, no styles: allowed by the CSP). */
+function sparkline(points, label) {
+  const values = points.map((p) => Number(p[1])).filter((v) => Number.isFinite(v));
+  if (values.length < 2) return h('span', { class: 'muted' }, '—');
+  const width = 120;
+  const height = 24;
+  const min = Math.min(...values);
+  const span = Math.max(...values) - min || 1;
+  const coords = values.map((v, i) => `${((i / (values.length - 1)) * width).toFixed(1)},${(height - ((v - min) / span) * height).toFixed(1)}`);
+  const svg = document.createElementNS(SVG, 'svg');
+  svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  svg.setAttribute('width', String(width));
+  svg.setAttribute('height', String(height));
+  svg.setAttribute('class', 'sparkline');
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', `${label}: ${values.length} samples`);
+  const line = document.createElementNS(SVG, 'polyline');
+  line.setAttribute('points', coords.join(' '));
+  line.setAttribute('fill', 'none');
+  line.setAttribute('stroke', 'currentColor');
+  line.setAttribute('stroke-width', '1.5');
+  svg.append(line);
+  return svg;
 }
 

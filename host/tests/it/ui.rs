@@ -86,8 +86,10 @@ async fn serves_the_page_and_its_modules_without_a_token() {
         assert_eq!(header(&headers, header::CACHE_CONTROL), "no-cache");
         assert_eq!(header(&headers, header::REFERRER_POLICY), "no-referrer");
 
-        // Everything the page needs comes from this origin.
+        // Everything the page needs comes from this origin. XML namespace names (SVG's)
+        // are identifiers that are never fetched, so they do not count.
         let text = String::from_utf8(body).unwrap();
+        let text = text.replace("'http://www.w3.org/2000/svg'", "");
         assert!(
             !text.contains("http://") && !text.contains("https://"),
             "{name} refers to another origin"
