@@ -130,10 +130,14 @@ async fn simulator_history_is_served_per_resource_and_resumes_after_a_restart_wi
     );
 }
 
+/// `seconds` after a base fixed for the whole run: 90 minutes ago on a whole minute. The
+/// default retention keeps all of the hour of samples after it; a 1-hour retention drops
+/// about its older half, whenever the test runs.
 fn at(seconds: i64) -> DateTime<Utc> {
-    // A recent whole minute, so retention (hours and days) keeps everything by default.
-    Utc::now().duration_trunc(Duration::minutes(1)).unwrap() - Duration::hours(1)
-        + Duration::seconds(seconds)
+    static BASE: std::sync::OnceLock<DateTime<Utc>> = std::sync::OnceLock::new();
+    *BASE.get_or_init(|| {
+        Utc::now().duration_trunc(Duration::minutes(1)).unwrap() - Duration::minutes(90)
+    }) + Duration::seconds(seconds)
 }
 
 fn record(connection: &str, n: u32, seconds: i64, resource: Option<&str>) -> HistoryRecord {
