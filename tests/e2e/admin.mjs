@@ -319,6 +319,9 @@ try {
     // resource's provider: vSphere records events and tasks (the simulator's own start-up
     // and our session's events at least), and alerts (none: the simulator is all green).
     await panel.locator('[data-section="history"]').getByRole('heading', { name: 'History' }).waitFor();
+    // Performance history: one row per canonical metric with its sparkline.
+    await panel.locator('[data-section="metric history"] svg.sparkline').first().waitFor();
+    await panel.locator('[data-section="metric history"]').getByRole('rowheader', { name: 'cpuPercent' }).waitFor();
     await panel.locator('[data-section="alerts"]').getByText('No alerts.').waitFor();
     await shot(page, 'resource-detail');
 
