@@ -132,7 +132,11 @@ async fn polls_read_everything_once_then_only_changes() {
     assert!(!unchanged, "a rename and a power-off are changes");
     let sent = sent_since(&proxy, from);
     assert_eq!(count(&sent, "WaitForUpdatesEx"), 1, "{sent:?}");
-    assert_eq!(inventory_reads(&proxy, from), 0, "incremental poll: {sent:?}");
+    assert_eq!(
+        inventory_reads(&proxy, from),
+        0,
+        "incremental poll: {sent:?}"
+    );
     for full_read in ["CreateFilter", "CreateContainerView"] {
         assert_eq!(count(&sent, full_read), 0, "incremental poll: {sent:?}");
     }

@@ -2,11 +2,11 @@
 //! `check` helper for connection-test outcomes.
 
 use pylon_core::draft::apply_draft;
+use pylon_core::provider::ProviderSession;
 use pylon_core::{
     ConnectionConfig, FailureCategory, InventoryCounts, Provider, ProviderError, TestContext,
     TestReport,
 };
-use pylon_core::provider::ProviderSession;
 use pylon_vcsim::{FaultProxy, FaultResponse, FaultRule, Simulator};
 use pylon_vsphere::{VsphereProvider, DESCRIPTOR};
 use serde_json::{json, Value};
