@@ -77,6 +77,15 @@ pub trait ProviderSession: Send + Sync {
     fn resume(&mut self, cursor: &FeedCursor) {
         let _ = cursor;
     }
+
+    /// Reads what the feeds (history, performance samples) brought since the previous call.
+    /// The host calls it after a successful [`ProviderSession::poll`] has been recorded, so a
+    /// slow or failing feed never delays or fails the inventory, and hands the result to
+    /// [`Provider::project_feeds`]. What a feed cannot read belongs in `Feeds::issues`; an
+    /// error here means the session itself is broken. Sessions without feeds keep the default.
+    async fn poll_feeds(&mut self) -> Result<Observation, ProviderError> {
+        Ok(Box::new(()))
+    }
 }
 
 /// A platform provider. One instance serves every connection of its platform, so it holds
@@ -121,15 +130,18 @@ pub trait Provider: Send + Sync + 'static {
         false
     }
 
-    /// The history records and performance samples an observation brought, with resource ids
-    /// from the same projection rules as [`Provider::project`]. Called for every successful
-    /// poll, including unchanged ones (a quiet inventory still has new samples). Pure: no I/O.
+    /// The history records and performance samples of a [`ProviderSession::poll_feeds`]
+    /// observation (`feeds`), with resource ids from the same projection rules as
+    /// [`Provider::project`] applied to the inventory observation of the same poll
+    /// (`inventory`). Called after every successful poll, including unchanged ones (a quiet
+    /// inventory still has new samples). Pure: no I/O.
     fn project_feeds(
         &self,
         connection_id: &str,
-        observation: &Observation,
+        inventory: &Observation,
+        feeds: &Observation,
     ) -> Result<Feeds, ProviderError> {
-        let _ = (connection_id, observation);
+        let _ = (connection_id, inventory, feeds);
         Ok(Feeds::default())
     }
 }

@@ -29,6 +29,7 @@ pub async fn build_state(config: &Config, registry: Registry) -> anyhow::Result<
             max_concurrent_polls: config.max_concurrent_polls,
             poll_timeout: Duration::from_secs(config.poll_timeout_seconds.max(1)),
             retention: config.feed_retention(),
+            collect_feeds: config.collect_feeds,
         },
     ));
     scheduler

@@ -55,6 +55,9 @@ pub struct Config {
     pub history_max_rows: u32,
     /// Performance samples older than this many hours are pruned.
     pub metrics_retention_hours: u32,
+    /// Whether event/task history and performance samples are read after each successful
+    /// poll (for providers that have them). `false` turns both off for every connection.
+    pub collect_feeds: bool,
 }
 
 impl fmt::Debug for Config {
@@ -78,6 +81,7 @@ impl fmt::Debug for Config {
             .field("history_retention_days", &self.history_retention_days)
             .field("history_max_rows", &self.history_max_rows)
             .field("metrics_retention_hours", &self.metrics_retention_hours)
+            .field("collect_feeds", &self.collect_feeds)
             .finish()
     }
 }
@@ -117,6 +121,7 @@ struct Defaults {
     history_retention_days: u32,
     history_max_rows: u32,
     metrics_retention_hours: u32,
+    collect_feeds: bool,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -131,6 +136,7 @@ const DEFAULTS: Defaults = Defaults {
     history_retention_days: 30,
     history_max_rows: 10_000,
     metrics_retention_hours: 6,
+    collect_feeds: true,
 };
 
 impl Config {
@@ -168,6 +174,7 @@ impl Config {
             history_retention_days: DEFAULTS.history_retention_days,
             history_max_rows: DEFAULTS.history_max_rows,
             metrics_retention_hours: DEFAULTS.metrics_retention_hours,
+            collect_feeds: DEFAULTS.collect_feeds,
         }
     }
 

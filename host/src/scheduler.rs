@@ -14,7 +14,7 @@ use crate::store::{ConnectionRecord, FeedRetention, PollAlerts, Store, StoreErro
 use chrono::{DateTime, Utc};
 use pylon_core::feeds::Feeds;
 use pylon_core::model::{AlertCondition, ContributionSummary, Projection, Resource};
-use pylon_core::provider::ProviderSession;
+use pylon_core::provider::{Observation, ProviderSession};
 use pylon_core::{
     ConnectionConfig, FailureCategory, PollHealth, Provider, ProviderError, Registry,
 };
@@ -36,6 +36,8 @@ pub struct SchedulerSettings {
     pub poll_timeout: Duration,
     /// How much history and performance data is kept.
     pub retention: FeedRetention,
+    /// Whether feeds (history, performance) are read after each successful poll.
+    pub collect_feeds: bool,
 }
 
 struct ConnectionTask {
@@ -178,6 +180,7 @@ impl PollScheduler {
             permits: self.permits.clone(),
             poll_timeout: self.settings.poll_timeout,
             retention: self.settings.retention,
+            collect_feeds: self.settings.collect_feeds,
             abort: abort.clone(),
             stop: self.stop.clone(),
             wake: wake.clone(),
@@ -208,6 +211,7 @@ struct PollWorker {
     permits: Arc<Semaphore>,
     poll_timeout: Duration,
     retention: FeedRetention,
+    collect_feeds: bool,
     abort: CancellationToken,
     stop: CancellationToken,
     wake: Arc<Notify>,
@@ -224,9 +228,6 @@ struct RecordedPoll {
     summary: ContributionSummary,
     /// The provider said nothing changed, so nothing was projected.
     skipped_projection: bool,
-    /// History records and samples the feeds brought.
-    history: usize,
-    samples: usize,
     /// The comparison with the last poll and the store write.
     store_time: Duration,
     stored: Result<(), StoreError>,
@@ -235,7 +236,8 @@ struct RecordedPoll {
 /// What one successful poll produced.
 struct Polled {
     inventory: PolledInventory,
-    feeds: Feeds,
+    /// The provider's observation, handed back with the feeds read after it.
+    observation: Observation,
 }
 
 enum PolledInventory {
@@ -290,7 +292,44 @@ impl PollWorker {
             if self.abort.is_cancelled() {
                 break;
             }
-            self.record(outcome, started.elapsed(), attempted_at).await;
+            let (outcome, observation) = match outcome {
+                Ok(Polled {
+                    inventory,
+                    observation,
+                }) => (Ok(inventory), Some(observation)),
+                Err(error) => (Err(error), None),
+            };
+            let recorded = self.record(outcome, started.elapsed(), attempted_at).await;
+            // The feeds come second, after the inventory and health are recorded, so a slow
+            // or failing feed never delays or fails them.
+            if let (true, true, Some(observation)) = (recorded, self.collect_feeds, observation) {
+                let feeds_started = Instant::now();
+                let feeds = tokio::select! {
+                    () = self.abort.cancelled() => break,
+                    feeds = tokio::time::timeout(self.poll_timeout, self.read_feeds(&mut session, &observation)) => feeds,
+                };
+                let feeds = feeds.unwrap_or_else(|_| {
+                    Err(ProviderError::new(
+                        FailureCategory::Timeout,
+                        format!(
+                            "the feeds were not read within {} seconds",
+                            self.poll_timeout.as_secs()
+                        ),
+                    ))
+                });
+                let feeds = match feeds {
+                    Ok(feeds) => feeds,
+                    Err(error) => {
+                        // The session may be broken or mid-call; the next poll starts clean.
+                        if let Some(mut broken) = session.take() {
+                            broken.close().await;
+                        }
+                        feed_failure(error)
+                    }
+                };
+                self.record_feeds(feeds, feeds_started.elapsed(), attempted_at)
+                    .await;
+            }
             next = started + interval + jitter(interval);
         }
         if let Some(mut session) = session.take() {
@@ -319,19 +358,6 @@ impl PollWorker {
             return Err(ProviderError::new(FailureCategory::Protocol, "no session"));
         };
         let observation = active.poll().await?;
-        let feeds = self
-            .provider
-            .project_feeds(&self.id, &observation)
-            .unwrap_or_else(|error| Feeds {
-                // Feeds are secondary: their failure degrades the poll, never fails it.
-                issues: vec![pylon_core::model::PollIssue {
-                    stage: "feeds".into(),
-                    category: error.category,
-                    message: error.message,
-                    occurrences: 1,
-                }],
-                ..Feeds::default()
-            });
         // Re-projecting an unchanged inventory is most of a steady-state poll's CPU; the
         // previous projection is recorded already, so only the times move.
         let inventory = if self.last_summary.is_some() && self.provider.unchanged(&observation) {
@@ -339,22 +365,95 @@ impl PollWorker {
         } else {
             PolledInventory::Projected(Box::new(self.provider.project(&self.id, &observation)?))
         };
-        Ok(Polled { inventory, feeds })
+        Ok(Polled {
+            inventory,
+            observation,
+        })
     }
 
+    /// The feeds read after a successful poll, projected against its observation.
+    async fn read_feeds(
+        &self,
+        session: &mut Option<Box<dyn ProviderSession>>,
+        inventory: &Observation,
+    ) -> Result<Feeds, ProviderError> {
+        let Some(active) = session.as_mut() else {
+            return Err(ProviderError::new(FailureCategory::Protocol, "no session"));
+        };
+        let feeds = active.poll_feeds().await?;
+        self.provider.project_feeds(&self.id, inventory, &feeds)
+    }
+
+    /// Records what the feeds brought with their cursor; when they could not all be read,
+    /// also shows their issues in the summary and marks the poll `degraded` (the inventory
+    /// was recorded already, without them).
+    async fn record_feeds(&mut self, feeds: Feeds, took: Duration, attempted_at: DateTime<Utc>) {
+        let storing = std::time::Instant::now();
+        let stored = if !feeds.is_empty() || feeds.cursor.0.is_some() {
+            self.store
+                .record_feeds(&self.id, &feeds, self.retention)
+                .await
+                .map(|_| ())
+        } else {
+            Ok(())
+        };
+        let amended = match (&stored, self.last_summary.as_ref()) {
+            (Ok(()), Some(base)) if !feeds.issues.is_empty() => {
+                let mut summary = base.clone();
+                summary.issues.extend(feeds.issues.iter().cloned());
+                self.amend_summary(&summary, attempted_at).await
+            }
+            _ => Ok(()),
+        };
+        tracing::info!(
+            platform = %self.platform,
+            connection_id = %self.id,
+            took_ms = took.as_millis(),
+            store_ms = storing.elapsed().as_millis(),
+            history = feeds.history.len(),
+            samples = feeds.sample_count(),
+            issues = feeds.issues.len(),
+            "feeds recorded"
+        );
+        if let Err(error) = stored.and(amended) {
+            tracing::error!(connection_id = %self.id, %error, "cannot record the feeds");
+        }
+    }
+
+    /// Rewrites the recorded summary of this poll with `summary` and marks the poll partial.
+    async fn amend_summary(
+        &self,
+        summary: &ContributionSummary,
+        attempted_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let Some(record) = self.store.get_connection(&self.platform, &self.id).await? else {
+            return Ok(());
+        };
+        let mut health = record.current_health();
+        health.record_success(attempted_at, true);
+        let observed = serde_json::to_value(summary)
+            .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        self.store
+            .update_health(&self.id, &health, Some(&observed))
+            .await
+            .map(|_| ())
+    }
+
+    /// Records a poll's outcome; `true` when a successful poll was recorded (so its feeds
+    /// may follow).
     async fn record(
         &mut self,
-        outcome: Result<Polled, ProviderError>,
+        outcome: Result<PolledInventory, ProviderError>,
         took: Duration,
         attempted_at: DateTime<Utc>,
-    ) {
+    ) -> bool {
         let record = match self.store.get_connection(&self.platform, &self.id).await {
             Ok(Some(record)) => record,
             // Deleted meanwhile: nothing to record.
-            Ok(None) => return,
+            Ok(None) => return false,
             Err(error) => {
                 tracing::error!(connection_id = %self.id, %error, "cannot read connection health");
-                return;
+                return false;
             }
         };
         self.metrics.record(
@@ -371,15 +470,13 @@ impl PollWorker {
                 let Some(RecordedPoll {
                     summary,
                     skipped_projection,
-                    history,
-                    samples,
                     store_time,
                     stored,
                 }) = self
                     .record_success(polled, &mut health, attempted_at, now)
                     .await
                 else {
-                    return;
+                    return false;
                 };
                 // `took_ms` is the provider's part (session, read, projection); `store_ms`
                 // the write. Together they are what one poll costs.
@@ -393,11 +490,9 @@ impl PollWorker {
                     storage = summary.storage,
                     issues = summary.issues.len(),
                     unchanged = skipped_projection,
-                    history,
-                    samples,
                     "poll succeeded"
                 );
-                stored
+                stored.map(|()| true)
             }
             Err(error) => {
                 tracing::warn!(
@@ -413,12 +508,14 @@ impl PollWorker {
                 self.store
                     .update_health(&self.id, &health, None)
                     .await
-                    .map(|_| ())
+                    .map(|_| false)
             }
         };
+        let recorded_success = matches!(&result, Ok(true));
         if let Err(error) = result {
             tracing::error!(connection_id = %self.id, %error, "cannot record poll result");
         }
+        recorded_success
     }
 
     /// Records a successful poll: its summary, health and (when projected) resources and
@@ -428,13 +525,12 @@ impl PollWorker {
     /// recorded (the collection time of an unchanged poll).
     async fn record_success(
         &mut self,
-        polled: Polled,
+        inventory: PolledInventory,
         health: &mut PollHealth,
         attempted_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Option<RecordedPoll> {
-        let Polled { inventory, feeds } = polled;
-        let (base_summary, projection) = match inventory {
+        let (summary, projection) = match inventory {
             PolledInventory::Unchanged => {
                 let mut summary = self.last_summary.clone()?;
                 summary.collected_at = now;
@@ -445,10 +541,6 @@ impl PollWorker {
                 Some(*projection),
             ),
         };
-        // What the feeds could not read is shown and degrades the poll like any other issue,
-        // but is not remembered with the inventory's summary: the next poll says afresh.
-        let mut summary = base_summary.clone();
-        summary.issues.extend(feeds.issues.iter().cloned());
         health.record_success(attempted_at, !summary.issues.is_empty());
         let observed = match serde_json::to_value(&summary) {
             Ok(observed) => observed,
@@ -467,20 +559,10 @@ impl PollWorker {
                 .map(|_| ()),
             Some(projection) => self.record_projection(projection, health, &observed).await,
         };
-        self.last_summary = stored.is_ok().then_some(base_summary);
-        let stored = match stored {
-            Ok(()) if !feeds.is_empty() || feeds.cursor.0.is_some() => self
-                .store
-                .record_feeds(&self.id, &feeds, self.retention)
-                .await
-                .map(|_| ()),
-            other => other,
-        };
+        self.last_summary = stored.is_ok().then(|| summary.clone());
         Some(RecordedPoll {
             summary,
             skipped_projection: projection_skipped,
-            history: feeds.history.len(),
-            samples: feeds.sample_count(),
             store_time: storing.elapsed(),
             stored,
         })
@@ -522,6 +604,20 @@ impl PollWorker {
             .is_ok()
             .then_some((projection.resources, projection.alerts));
         stored
+    }
+}
+
+/// Feeds that could not be read at all: one issue, which degrades the poll, and no cursor,
+/// so nothing stored moves.
+fn feed_failure(error: ProviderError) -> Feeds {
+    Feeds {
+        issues: vec![pylon_core::model::PollIssue {
+            stage: "feeds".into(),
+            category: error.category,
+            message: error.message,
+            occurrences: 1,
+        }],
+        ..Feeds::default()
     }
 }
 

@@ -563,9 +563,13 @@ async fn poll_observe(
         format!("{origin} projection (Debug)"),
         format!("{projection:?}"),
     );
+    let feed_observation = session.poll_feeds().await.map_err(|error| {
+        run.outputs.error(origin, &error);
+        format!("reading the feeds of {origin} failed: {error}")
+    })?;
     let feeds = run
         .provider
-        .project_feeds(CONNECTION_ID, &observation)
+        .project_feeds(CONNECTION_ID, &observation, &feed_observation)
         .map_err(|error| {
             run.outputs.error(origin, &error);
             format!("projecting the feeds of {origin} failed: {error}")

@@ -356,6 +356,7 @@ impl Provider for MemProvider {
         &self,
         connection_id: &str,
         observation: &Observation,
+        _feeds: &Observation,
     ) -> Result<crate::feeds::Feeds, ProviderError> {
         let polls = observation
             .downcast_ref::<u64>()

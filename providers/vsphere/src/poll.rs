@@ -51,8 +51,6 @@ pub(crate) struct VsphereObservation {
     /// version token brought no update) and the same alarm catalog. See
     /// `Provider::unchanged`.
     pub unchanged: bool,
-    /// What the events, tasks and performance feeds brought this poll.
-    pub feeds: FeedBatch,
 }
 
 /// Server-side objects created for incremental reads; they die with the session, and are
@@ -276,11 +274,20 @@ impl ProviderSession for VspherePollSession {
     fn resume(&mut self, cursor: &pylon_core::feeds::FeedCursor) {
         self.feeds.resume(cursor);
     }
+
+    async fn poll_feeds(&mut self) -> Result<Observation, ProviderError> {
+        // Boxed in a method without where-clauses: see `provider.rs` (compile time).
+        self.boxed_poll_feeds().await
+    }
 }
 
 impl VspherePollSession {
     fn boxed_poll(&mut self) -> BoxFuture<'_, Result<Observation, ProviderError>> {
         Box::pin(self.observe())
+    }
+
+    fn boxed_poll_feeds(&mut self) -> BoxFuture<'_, Result<Observation, ProviderError>> {
+        Box::pin(self.observe_feeds())
     }
 
     fn boxed_close(&mut self) -> BoxFuture<'_, ()> {
@@ -301,19 +308,25 @@ impl VspherePollSession {
                 && std::ptr::eq(alarms.as_ptr(), Arc::as_ptr(&self.alarms))
         });
         self.last_observed = Some((Arc::downgrade(&snapshot), Arc::downgrade(&self.alarms)));
-        let collected_at = Utc::now();
-        let feeds = match &self.session {
-            Some(session) => self.feeds.read(session, &snapshot).await,
-            None => FeedBatch::default(),
-        };
         Ok(Box::new(VsphereObservation {
             system,
             snapshot,
-            collected_at,
+            collected_at: Utc::now(),
             alarms: Arc::clone(&self.alarms),
             unchanged,
-            feeds,
         }))
+    }
+
+    /// Reads the feeds against the snapshot of the last poll (see
+    /// `ProviderSession::poll_feeds`). Never fails: what cannot be read is an issue.
+    async fn observe_feeds(&mut self) -> Result<Observation, ProviderError> {
+        let snapshot = self.live.as_ref().map(|live| Arc::clone(&live.snapshot));
+        let batch = match (&self.session, snapshot) {
+            (Some(session), Some(snapshot)) => self.feeds.read(session, &snapshot).await,
+            // No poll has succeeded in this session: nothing to link records to yet.
+            _ => FeedBatch::default(),
+        };
+        Ok(Box::new(batch))
     }
 
     /// Reads the definitions of triggered alarms not in the catalog yet, with one

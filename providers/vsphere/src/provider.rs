@@ -10,6 +10,7 @@ use crate::classify::classify;
 use crate::client::{SessionError, SessionOptions, Stage, VcenterEndpoint, VcenterSession};
 use crate::config::{self, VsphereTarget};
 use crate::descriptor::DESCRIPTOR;
+use crate::feeds::FeedBatch;
 use crate::poll::{VsphereObservation, VspherePollSession};
 use crate::BoxFuture;
 use async_trait::async_trait;
@@ -84,13 +85,20 @@ impl Provider for VsphereProvider {
     fn project_feeds(
         &self,
         connection_id: &str,
-        observation: &Observation,
+        inventory: &Observation,
+        feeds: &Observation,
     ) -> Result<pylon_core::feeds::Feeds, ProviderError> {
-        let observed = vsphere_observation(observation)?;
+        let observed = vsphere_observation(inventory)?;
+        let batch = feeds.downcast_ref::<FeedBatch>().ok_or_else(|| {
+            ProviderError::new(
+                FailureCategory::Protocol,
+                "the feed observation handed to the vSphere provider did not come from a vSphere session",
+            )
+        })?;
         Ok(crate::feeds::project(
             connection_id,
             &observed.snapshot,
-            &observed.feeds,
+            batch,
         ))
     }
 

@@ -6,23 +6,13 @@ use crate::support::*;
 use pylon_core::feeds::{FeedCursor, Feeds, HistoryKind, HistoryRecord};
 use pylon_core::model::Projection;
 use pylon_core::provider::ProviderSession;
-use pylon_core::Provider;
 use pylon_vcsim::{FaultProxy, FaultResponse, FaultRule, Simulator, SimulatorOptions};
-use pylon_vsphere::VsphereProvider;
 use std::collections::BTreeSet;
 
 const CONNECTION: &str = "conn-history";
 
-/// One poll: its projection and what its feeds brought.
 async fn poll_feeds(session: &mut Box<dyn ProviderSession>) -> (Projection, Feeds) {
-    let observation = tokio::time::timeout(TEST_TIMEOUT, session.poll())
-        .await
-        .expect("the poll finished in time")
-        .unwrap_or_else(|error| panic!("poll failed: {error:?}"));
-    let provider = VsphereProvider::default();
-    let projection = provider.project(CONNECTION, &observation).unwrap();
-    let feeds = provider.project_feeds(CONNECTION, &observation).unwrap();
-    (projection, feeds)
+    poll_with_feeds(session, CONNECTION).await
 }
 
 fn resource_id(projection: &Projection, name: &str) -> String {

@@ -168,3 +168,25 @@ pub async fn open(proxy: &FaultProxy) -> Box<dyn ProviderSession> {
         .await
         .unwrap_or_else(|error| panic!("connect failed: {error:?}"))
 }
+
+/// One poll as the host runs it: the inventory, then the feeds against it. Answers the
+/// projection and what the feeds brought, for `connection`.
+pub async fn poll_with_feeds(
+    session: &mut Box<dyn ProviderSession>,
+    connection: &str,
+) -> (pylon_core::model::Projection, pylon_core::feeds::Feeds) {
+    let observation = tokio::time::timeout(TEST_TIMEOUT, session.poll())
+        .await
+        .expect("the poll finished in time")
+        .unwrap_or_else(|error| panic!("poll failed: {error:?}"));
+    let feed_observation = tokio::time::timeout(TEST_TIMEOUT, session.poll_feeds())
+        .await
+        .expect("the feeds were read in time")
+        .unwrap_or_else(|error| panic!("reading the feeds failed: {error:?}"));
+    let provider = VsphereProvider::default();
+    let projection = provider.project(connection, &observation).unwrap();
+    let feeds = provider
+        .project_feeds(connection, &observation, &feed_observation)
+        .unwrap();
+    (projection, feeds)
+}
