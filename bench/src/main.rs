@@ -197,15 +197,32 @@ async fn run() -> BenchResult<()> {
     steady.sort_unstable();
     let steady_median = steady[steady.len() / 2].max(1);
     let full = second.took_ms + second.store_ms;
-    // CPU per poll: the difference between consecutive poll lines.
+    // CPU per poll's inventory phase: from the end of the previous poll's feeds phase (or
+    // of the previous poll, when its feeds line was not seen) to this poll's line; pylon
+    // idles in between. The feeds phase: from the poll's line to its feeds line.
     let cpu_ms = |from: u64, to: u64| to.saturating_sub(from) as f64 / 1e6;
+    let phase_end = |poll: &PollLog| poll.feeds.as_ref().map_or(poll.cpu_ns, |f| f.cpu_ns);
     let first_cpu = cpu_ms(cpu_before_create, first_poll.cpu_ns);
-    let second_cpu = cpu_ms(first_poll.cpu_ns, second.cpu_ns);
+    let second_cpu = cpu_ms(phase_end(first_poll), second.cpu_ns);
     let mut steady_cpu: Vec<f64> = polls
         .windows(2)
         .skip(1)
-        .map(|pair| cpu_ms(pair[0].cpu_ns, pair[1].cpu_ns))
+        .map(|pair| cpu_ms(phase_end(&pair[0]), pair[1].cpu_ns))
         .collect();
+    let mut feeds_cpu: Vec<(f64, u64, u64, u64)> = polls[2..]
+        .iter()
+        .filter_map(|poll| {
+            let feeds = poll.feeds.as_ref()?;
+            Some((
+                cpu_ms(poll.cpu_ns, feeds.cpu_ns),
+                feeds.took_ms,
+                feeds.store_ms,
+                feeds.samples,
+            ))
+        })
+        .collect();
+    feeds_cpu.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let first_feeds = first_poll.feeds.clone();
     steady_cpu.sort_by(f64::total_cmp);
     let steady_cpu_median = steady_cpu[steady_cpu.len() / 2].max(0.001);
     println!("| measurement | value |");
@@ -259,6 +276,21 @@ async fn run() -> BenchResult<()> {
         "| full / incremental poll, pylon CPU | {:.1}x |",
         second_cpu / steady_cpu_median
     );
+    if let Some(feeds) = &first_feeds {
+        println!(
+            "| feeds phase after poll 1 (events, tasks, 5 min of performance backfill): read + store, CPU, samples | {} ms + {} ms, {:.0} ms, {} |",
+            feeds.took_ms,
+            feeds.store_ms,
+            cpu_ms(first_poll.cpu_ns, feeds.cpu_ns),
+            feeds.samples
+        );
+    }
+    if let Some((cpu, took, store, samples)) = feeds_cpu.get(feeds_cpu.len() / 2) {
+        println!(
+            "| steady-state feeds phase (median of {}): read + store, CPU, samples | {took} ms + {store} ms, {cpu:.0} ms, {samples} |",
+            feeds_cpu.len()
+        );
+    }
     println!("| pylon peak RSS (VmHWM) | {:.1} MB |", rss as f64 / 1024.0);
     println!(
         "| GET /api/resources?limit=1000, {} requests: p50 / p99 / max | {:.1} / {:.1} / {:.1} ms |",
@@ -275,6 +307,17 @@ struct PollLog {
     took_ms: u64,
     store_ms: u64,
     /// pylon's total CPU time when the line was read (see [`cpu_ns`]).
+    cpu_ns: u64,
+    /// The feeds phase that followed this poll, once its line was read.
+    feeds: Option<FeedsLog>,
+}
+
+/// A "feeds recorded" line: the second phase of a poll (history and performance).
+#[derive(Debug, Clone)]
+struct FeedsLog {
+    took_ms: u64,
+    store_ms: u64,
+    samples: u64,
     cpu_ns: u64,
 }
 
@@ -353,10 +396,20 @@ impl Pylon {
                         }
                         tail.push(line.clone());
                     }
-                    if let Some(poll) = poll_log(&line, pid) {
-                        if let Ok(mut polls) = polls.lock() {
-                            polls.push(poll);
+                    match log_line(&line, pid) {
+                        Some(LogLine::Poll(poll)) => {
+                            if let Ok(mut polls) = polls.lock() {
+                                polls.push(poll);
+                            }
                         }
+                        Some(LogLine::Feeds(feeds)) => {
+                            if let Ok(mut polls) = polls.lock() {
+                                if let Some(last) = polls.last_mut() {
+                                    last.feeds = Some(feeds);
+                                }
+                            }
+                        }
+                        None => {}
                     }
                 }
             });
@@ -402,22 +455,35 @@ impl Drop for Pylon {
     }
 }
 
-/// `took_ms`/`store_ms` of a "poll succeeded" line of pylon's JSON log.
-fn poll_log(line: &str, pid: u32) -> Option<PollLog> {
+enum LogLine {
+    Poll(PollLog),
+    Feeds(FeedsLog),
+}
+
+/// The timings of a "poll succeeded" or "feeds recorded" line of pylon's JSON log, with
+/// pylon's CPU time when it was read.
+fn log_line(line: &str, pid: u32) -> Option<LogLine> {
     let event: Value = serde_json::from_str(line).ok()?;
     let fields = event.get("fields").unwrap_or(&event);
-    if fields.get("message")?.as_str()? != "poll succeeded" {
-        return None;
-    }
     let number = |key: &str| {
         let value = fields.get(key)?;
         value
             .as_u64()
             .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
     };
-    Some(PollLog {
-        took_ms: number("took_ms")?,
-        store_ms: number("store_ms")?,
-        cpu_ns: cpu_ns(pid),
-    })
+    match fields.get("message")?.as_str()? {
+        "poll succeeded" => Some(LogLine::Poll(PollLog {
+            took_ms: number("took_ms")?,
+            store_ms: number("store_ms")?,
+            cpu_ns: cpu_ns(pid),
+            feeds: None,
+        })),
+        "feeds recorded" => Some(LogLine::Feeds(FeedsLog {
+            took_ms: number("took_ms")?,
+            store_ms: number("store_ms")?,
+            samples: number("samples")?,
+            cpu_ns: cpu_ns(pid),
+        })),
+        _ => None,
+    }
 }
