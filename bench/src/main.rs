@@ -278,7 +278,7 @@ async fn run() -> BenchResult<()> {
     );
     if let Some(feeds) = &first_feeds {
         println!(
-            "| feeds phase after poll 1 (events, tasks, 5 min of performance backfill): read + store, CPU, samples | {} ms + {} ms, {:.0} ms, {} |",
+            "| feeds phase after poll 1 (events, tasks, the last minute of performance): read + store, CPU, samples | {} ms + {} ms, {:.0} ms, {} |",
             feeds.took_ms,
             feeds.store_ms,
             cpu_ms(first_poll.cpu_ns, feeds.cpu_ns),

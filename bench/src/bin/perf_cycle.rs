@@ -3,7 +3,7 @@
 //!
 //! Logs in, reads the inventory once, then runs three collection cycles 20 s apart with the
 //! code a poll runs (`pylon_vsphere::floor::perf_cycles`): the first starts from a fresh
-//! position (the last five minutes), the later ones resume from the previous cycle, as the
+//! position (the last minute), the later ones resume from the previous cycle, as the
 //! steady state does every poll. Reports per cycle the entities asked, `QueryPerf` calls,
 //! answer bytes, samples kept and wall time. Target (issue 6): a cycle for every entity well
 //! under the 20 s realtime interval.
@@ -77,7 +77,7 @@ async fn run() -> Result<(), String> {
     println!("|---|---|---|---|---|---|");
     for (index, cycle) in cycles.iter().enumerate() {
         let label = if index == 0 {
-            "1 (fresh: last 5 min)".to_owned()
+            "1 (fresh: last minute)".to_owned()
         } else {
             format!("{} (resumed, {} s later)", index + 1, PAUSE.as_secs())
         };

@@ -70,6 +70,23 @@ async fn all_history(app: &TestApp, resource: &str, query: &str, limit: u32) -> 
     }
 }
 
+/// The resource's history once it holds a record of `record_type`: feeds are recorded in a
+/// second phase, just after the poll that `next_poll` waits for.
+async fn history_with(app: &TestApp, resource: &str, record_type: &str) -> Vec<Value> {
+    let started = std::time::Instant::now();
+    loop {
+        let history = all_history(app, resource, "", 100).await;
+        if types_of(&history).iter().any(|t| t == record_type) {
+            return history;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "no {record_type} in {history:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 fn types_of(items: &[Value]) -> Vec<String> {
     items
         .iter()
@@ -89,11 +106,7 @@ async fn simulator_history_is_served_per_resource_and_resumes_after_a_restart_wi
     sim.power_off_vm("DC0_H0_VM0").await;
     let item = app.next_poll(&id).await;
     assert_eq!(item["poll"]["status"], "healthy", "{item}");
-    let history = all_history(&app, &vm, "", 100).await;
-    assert!(
-        types_of(&history).contains(&"VmPoweredOffEvent".to_owned()),
-        "{history:#?}"
-    );
+    let history = history_with(&app, &vm, "VmPoweredOffEvent").await;
     let event = history
         .iter()
         .find(|h| h["type"] == "VmPoweredOffEvent")
@@ -116,11 +129,8 @@ async fn simulator_history_is_served_per_resource_and_resumes_after_a_restart_wi
     let app = TestApp::open(dir).await;
     let item = app.next_poll(&id).await;
     assert_eq!(item["poll"]["status"], "healthy", "{item}");
-    let after = all_history(&app, &vm, "", 100).await;
-    assert!(
-        types_of(&after).contains(&"VmPoweredOnEvent".to_owned()),
-        "the event that happened while Pylon was down is there: {after:#?}"
-    );
+    // The event that happened while Pylon was down is there.
+    let after = history_with(&app, &vm, "VmPoweredOnEvent").await;
     let ids: Vec<&str> = after.iter().map(|h| h["id"].as_str().unwrap()).collect();
     let unique: BTreeSet<&str> = ids.iter().copied().collect();
     assert_eq!(ids.len(), unique.len(), "no record twice: {ids:?}");

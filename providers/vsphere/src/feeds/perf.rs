@@ -55,8 +55,10 @@ pub(crate) const REALTIME_INTERVAL: i32 = 20;
 /// The shortest historical interval of a default vCenter ("past day", 5 minutes), used for
 /// datastores when `historicalInterval` does not say.
 pub(crate) const DEFAULT_HISTORICAL_INTERVAL: i32 = 300;
-/// How far back the first poll of a new connection reads realtime samples.
-pub(crate) const FRESH_LOOKBACK_REALTIME: i64 = 5 * 60;
+/// How far back the first poll of a new connection reads realtime samples: a minute, so a
+/// new connection's first feeds phase stays small on a large vCenter (5,000 VMs: ~100,000
+/// samples rather than ~500,000 for five minutes) while charts start with a few points.
+pub(crate) const FRESH_LOOKBACK_REALTIME: i64 = 60;
 /// How far back the first poll reads historical (datastore) samples: a few 5-minute samples.
 pub(crate) const FRESH_LOOKBACK_HISTORICAL: i64 = 30 * 60;
 /// vCenter keeps realtime samples for about an hour; asking further back brings nothing.
@@ -1700,7 +1702,7 @@ mod tests {
     fn windows_start_bounded_back() {
         let now = at("2026-01-01T12:00:00Z");
         let fresh = Window::new(Scope::Realtime, 20, None, now);
-        assert_eq!(fresh.start, at("2026-01-01T11:55:00Z"));
+        assert_eq!(fresh.start, at("2026-01-01T11:59:00Z"));
         assert_eq!(fresh.max_sample, 181);
         let resumed = Window::new(Scope::Realtime, 20, Some(at("2026-01-01T11:59:40Z")), now);
         assert_eq!(resumed.start, at("2026-01-01T11:59:40Z"));

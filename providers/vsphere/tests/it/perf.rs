@@ -88,9 +88,9 @@ async fn hosts_vms_and_datastores_get_samples_linked_to_their_resources() {
         "every host and VM has cpuPercent"
     );
     for run in &cpu {
-        // A fresh connection reads the last five minutes: about 16 samples 20 s apart.
+        // A fresh connection reads the last minute: about 3 samples 20 s apart.
         assert!(
-            run.points.len() >= 10,
+            run.points.len() >= 2,
             "{} has {} points",
             run.resource_id,
             run.points.len()
