@@ -58,6 +58,10 @@ pub struct Config {
     /// Whether event/task history and performance samples are read after each successful
     /// poll (for providers that have them). `false` turns both off for every connection.
     pub collect_feeds: bool,
+    /// With several replicas on PostgreSQL: how long a replica's lease on a connection
+    /// lasts without renewal, in seconds. A dead replica's connections move to the others
+    /// within about this long; renewals run every third of it. Ignored on SQLite.
+    pub lease_seconds: u64,
 }
 
 impl fmt::Debug for Config {
@@ -82,12 +86,34 @@ impl fmt::Debug for Config {
             .field("history_max_rows", &self.history_max_rows)
             .field("metrics_retention_hours", &self.metrics_retention_hours)
             .field("collect_feeds", &self.collect_feeds)
+            .field("lease_seconds", &self.lease_seconds)
             .finish()
     }
 }
 
+/// The databases `database_url` can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    /// Embedded, one process: the default.
+    Sqlite,
+    /// Shared by several replicas (scale-out).
+    Postgres,
+}
+
+impl DatabaseKind {
+    pub fn of(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
 /// Hides a password embedded in a database URL.
-fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             format!(
@@ -122,7 +148,12 @@ struct Defaults {
     history_max_rows: u32,
     metrics_retention_hours: u32,
     collect_feeds: bool,
+    lease_seconds: u64,
 }
+
+/// Bounds of `lease_seconds`: below 3 s a renewal every third of it is too tight for a
+/// database round trip; above 10 minutes a dead replica's connections wait too long.
+pub const LEASE_SECONDS_RANGE: std::ops::RangeInclusive<u64> = 3..=600;
 
 const DEFAULTS: Defaults = Defaults {
     listen: "127.0.0.1:8080",
@@ -137,6 +168,7 @@ const DEFAULTS: Defaults = Defaults {
     history_max_rows: 10_000,
     metrics_retention_hours: 6,
     collect_feeds: true,
+    lease_seconds: 30,
 };
 
 impl Config {
@@ -150,10 +182,38 @@ impl Config {
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
         }
-        figment
+        let config: Self = figment
             .merge(Env::prefixed("PYLON_").ignore(&["config"]))
             .extract()
-            .map_err(Box::new)
+            .map_err(Box::new)?;
+        config.validate().map_err(Box::new)?;
+        Ok(config)
+    }
+
+    /// Checks values a type cannot: ranges and schemes.
+    fn validate(&self) -> Result<(), figment::Error> {
+        if !LEASE_SECONDS_RANGE.contains(&self.lease_seconds) {
+            return Err(figment::Error::from(format!(
+                "lease_seconds must be between {} and {} (got {})",
+                LEASE_SECONDS_RANGE.start(),
+                LEASE_SECONDS_RANGE.end(),
+                self.lease_seconds
+            )));
+        }
+        if let Some(url) = &self.database_url {
+            if DatabaseKind::of(url).is_none() {
+                return Err(figment::Error::from(format!(
+                    "database_url must start with sqlite:, postgres:// or postgresql:// (got {})",
+                    redact_url(url)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Which database `database_url` names.
+    pub fn database_kind(&self) -> Option<DatabaseKind> {
+        DatabaseKind::of(&self.database_url())
     }
 
     /// Configuration for tests and embedding: defaults with the given data directory.
@@ -175,6 +235,7 @@ impl Config {
             history_max_rows: DEFAULTS.history_max_rows,
             metrics_retention_hours: DEFAULTS.metrics_retention_hours,
             collect_feeds: DEFAULTS.collect_feeds,
+            lease_seconds: DEFAULTS.lease_seconds,
         }
     }
 
@@ -218,5 +279,19 @@ mod tests {
             redact_url("sqlite://./data/pylon.db"),
             "sqlite://./data/pylon.db"
         );
+    }
+
+    #[test]
+    fn database_kinds_follow_the_url_scheme() {
+        for (url, kind) in [
+            ("sqlite://./data/pylon.db", Some(DatabaseKind::Sqlite)),
+            ("sqlite::memory:", Some(DatabaseKind::Sqlite)),
+            ("postgres://u:p@db/pylon", Some(DatabaseKind::Postgres)),
+            ("postgresql://db/pylon", Some(DatabaseKind::Postgres)),
+            ("mysql://db/pylon", None),
+            ("postgres:/db", None),
+        ] {
+            assert_eq!(DatabaseKind::of(url), kind, "{url}");
+        }
     }
 }

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod mcp;
+pub mod lease;
 pub mod metrics;
 pub mod scheduler;
 pub mod schema;

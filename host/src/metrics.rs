@@ -22,11 +22,12 @@
 //! methods, route patterns and status codes: never names an admin typed, never a raw path
 //! (ids would become label values), never anything secret.
 
+use crate::lease::LeaseCounts;
 use crate::store::{ActiveAlertCount, ConnectionRecord};
 use axum::http::{Method, StatusCode};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
@@ -378,6 +379,61 @@ impl Collector for StoreGauges {
     }
 }
 
+/// This replica's id and lease counters, when it runs with others on PostgreSQL. Every
+/// series carries the `replica` label, so a dashboard summing over replicas sees the whole
+/// cluster and one filtering by instance sees one replica.
+#[derive(Debug)]
+pub struct ReplicaLeases {
+    pub replica_id: String,
+    pub counts: LeaseCounts,
+}
+
+impl Collector for ReplicaLeases {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let labels = [("replica", self.replica_id.as_str())];
+        encode_gauges(
+            &mut encoder,
+            "pylon_replica_info",
+            "Always 1; the replica label is this process's id in the lease tables.",
+            std::iter::once((labels, 1_u64)),
+        )?;
+        encode_gauges(
+            &mut encoder,
+            "pylon_leases_held",
+            "Connection leases this replica holds (the connections it polls).",
+            std::iter::once((labels, self.counts.held)),
+        )?;
+        let counts = self.counts;
+        // Counters get their `_total` suffix from the encoder.
+        for (name, help, value) in [
+            (
+                "pylon_lease_acquisitions",
+                "Leases this replica took, free or expired.",
+                counts.acquired,
+            ),
+            (
+                "pylon_lease_takeovers",
+                "Leases this replica took after another replica's lease expired (that replica died or hung).",
+                counts.takeovers,
+            ),
+            (
+                "pylon_lease_releases",
+                "Leases this replica gave up to rebalance (a replica joined).",
+                counts.released,
+            ),
+            (
+                "pylon_leases_lost",
+                "Leases this replica could not renew in time.",
+                counts.lost,
+            ),
+        ] {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
 fn connection_labels(c: &ConnectionGauges) -> [(&'static str, &str); 2] {
     [("platform", &c.platform), ("connection", &c.id)]
 }
@@ -417,6 +473,17 @@ pub fn render(
     http: &HttpMetrics,
     store: StoreGauges,
 ) -> Result<String, std::fmt::Error> {
+    render_replica(polls, http, store, None)
+}
+
+/// [`render`] plus, when this process is one of several replicas on PostgreSQL, its lease
+/// series (see [`ReplicaLeases`]).
+pub fn render_replica(
+    polls: &PollMetrics,
+    http: &HttpMetrics,
+    store: StoreGauges,
+    leases: Option<ReplicaLeases>,
+) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::default();
     // Encoded as `pylon_build_info{version="…"} 1`, a gauge in the 0.0.4 format.
     registry.register(
@@ -436,6 +503,9 @@ pub fn render(
         polls.failures.clone(),
     );
     registry.register_collector(Box::new(store));
+    if let Some(leases) = leases {
+        registry.register_collector(Box::new(leases));
+    }
     registry.register(
         "pylon_http_requests",
         "HTTP requests answered since this process started, by method, matched route \

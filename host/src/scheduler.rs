@@ -7,7 +7,13 @@
 //! restarts its task with the new configuration and polls at once; disabling or deleting it
 //! interrupts any poll in flight. Shutdown lets polls in flight finish (each is bounded by
 //! the poll timeout) and closes every session.
+//!
+//! With several replicas (PostgreSQL), the scheduler polls only the connections whose lease
+//! this replica holds ([`Ownership`]); the lease coordinator ([`crate::lease`]) tells it when
+//! that set changes and calls [`PollScheduler::reconcile`] every tick, which is also how
+//! edits and deletes made through another replica reach this one.
 
+use crate::lease::Ownership;
 use crate::metrics::PollMetrics;
 use crate::secrets::SecretBox;
 use crate::store::{ConnectionRecord, FeedRetention, PollAlerts, Store, StoreError};
@@ -19,7 +25,7 @@ use pylon_core::{
     ConnectionConfig, FailureCategory, PollHealth, Provider, ProviderError, Registry,
 };
 use rand::Rng;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, Notify, Semaphore};
@@ -59,6 +65,8 @@ pub struct PollScheduler {
     stop: CancellationToken,
     tasks: Mutex<HashMap<String, ConnectionTask>>,
     metrics: Arc<PollMetrics>,
+    /// With several replicas, which connections this one may poll; `None` polls them all.
+    ownership: Option<Ownership>,
 }
 
 impl PollScheduler {
@@ -67,8 +75,10 @@ impl PollScheduler {
         registry: Arc<Registry>,
         secrets: Arc<SecretBox>,
         settings: SchedulerSettings,
+        ownership: Option<Ownership>,
     ) -> Self {
         Self {
+            ownership,
             store,
             registry,
             secrets,
@@ -95,6 +105,51 @@ impl PollScheduler {
             }
         }
         Ok(())
+    }
+
+    /// Brings every task in line with the database: what `start_all` does, plus stopping
+    /// tasks of connections that are gone. Run by the lease coordinator every tick, so edits
+    /// and deletes made through another replica take effect here within one tick.
+    pub async fn reconcile(&self) -> Result<(), StoreError> {
+        let mut present = HashSet::new();
+        for provider in self.registry.providers() {
+            let platform = provider.descriptor().platform;
+            for record in self.store.list_connections(platform).await? {
+                let id = record.id.clone();
+                present.insert(id.clone());
+                self.apply(platform, &id, Some(record)).await;
+            }
+        }
+        let gone: Vec<String> = self
+            .tasks
+            .lock()
+            .await
+            .keys()
+            .filter(|id| !present.contains(*id))
+            .cloned()
+            .collect();
+        for id in gone {
+            self.stop_task(&id).await;
+            self.metrics.forget(&id);
+        }
+        Ok(())
+    }
+
+    /// Stops at once (even mid-poll) the tasks of connections whose lease this replica no
+    /// longer holds.
+    pub async fn stop_unheld(&self, ids: &[String]) {
+        for id in ids {
+            if !self.ownership.as_ref().is_some_and(|o| o.holds(id)) {
+                self.stop_task(id).await;
+            }
+        }
+    }
+
+    async fn stop_task(&self, id: &str) {
+        if let Some(task) = self.tasks.lock().await.remove(id) {
+            task.abort.cancel();
+            drop(task.handle);
+        }
     }
 
     /// Brings the task of one connection in line with its stored state: started when
@@ -141,7 +196,8 @@ impl PollScheduler {
     async fn apply(&self, platform: &str, id: &str, record: Option<ConnectionRecord>) {
         let mut tasks = self.tasks.lock().await;
         let record_deleted = record.is_none();
-        let wanted = record.filter(|r| r.enabled && !self.stop.is_cancelled());
+        let held = self.ownership.as_ref().is_none_or(|o| o.holds(id));
+        let wanted = record.filter(|r| r.enabled && held && !self.stop.is_cancelled());
         if let (Some(task), Some(record)) = (tasks.get(id), &wanted) {
             if task.revision == record.revision {
                 return;
@@ -186,6 +242,7 @@ impl PollScheduler {
             wake: wake.clone(),
             last_recorded: None,
             last_summary: None,
+            ownership: self.ownership.clone(),
         };
         let handle = tokio::spawn(worker.run());
         tasks.insert(
@@ -221,6 +278,8 @@ struct PollWorker {
     /// The summary of the last recorded successful poll (without feed issues), reused
     /// (with a new `collectedAt`) when the provider says a poll saw nothing change.
     last_summary: Option<ContributionSummary>,
+    /// With several replicas: where each poll is recorded with this replica's id.
+    ownership: Option<Ownership>,
 }
 
 /// A successful poll as recorded: what the `poll succeeded` log line reports.
@@ -271,9 +330,13 @@ impl PollWorker {
             let attempted_at = Utc::now();
             // Only `abort` interrupts a poll in flight; shutdown lets it finish.
             let outcome = tokio::select! {
-                () = self.abort.cancelled() => break,
+                () = self.abort.cancelled() => {
+                    self.record_run(attempted_at).await;
+                    break;
+                }
                 outcome = tokio::time::timeout(self.poll_timeout, self.poll_once(&mut session)) => outcome,
             };
+            self.record_run(attempted_at).await;
             let outcome = outcome.unwrap_or_else(|_| {
                 Err(ProviderError::new(
                     FailureCategory::Timeout,
@@ -336,6 +399,22 @@ impl PollWorker {
             session.close().await;
         }
         tracing::debug!(platform = %self.platform, connection_id = %self.id, "poll task stopped");
+    }
+
+    /// With several replicas, records that this replica polled the connection (see
+    /// [`crate::lease::LeaseStore::record_poll_run`]). An audit failure is logged, never a
+    /// reason to drop a poll's result.
+    async fn record_run(&self, started_at: DateTime<Utc>) {
+        let Some(ownership) = &self.ownership else {
+            return;
+        };
+        if let Err(error) = ownership
+            .runs
+            .record_poll_run(&self.id, &ownership.replica_id, started_at, Utc::now())
+            .await
+        {
+            tracing::warn!(connection_id = %self.id, %error, "cannot record the poll run");
+        }
     }
 
     async fn poll_once(

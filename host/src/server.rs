@@ -22,11 +22,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .collect();
     tracing::info!(%address, ?platforms, data_dir = %config.data_dir.display(), "pylon listening");
     let scheduler = state.scheduler.clone();
+    let lease = state.lease.clone();
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("server error")?;
+    // Polls finish first while the lease loop keeps their leases renewed; then every lease
+    // is given back so other replicas take over at once.
     scheduler.shutdown().await;
+    if let Some(lease) = lease {
+        lease.shutdown().await;
+    }
     tracing::info!("pylon stopped");
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Shared application state handed to every handler.
 
+use crate::lease::LeaseCoordinator;
 use crate::scheduler::PollScheduler;
 use crate::secrets::SecretBox;
 use crate::store::Store;
@@ -23,4 +24,6 @@ pub struct AppState {
     pub secrets: Arc<SecretBox>,
     pub settings: Arc<ApiSettings>,
     pub scheduler: Arc<PollScheduler>,
+    /// With several replicas (PostgreSQL): this replica's lease loop.
+    pub lease: Option<Arc<LeaseCoordinator>>,
 }

@@ -3,7 +3,7 @@
 //! only and carries nothing secret.
 
 use super::error::ApiError;
-use crate::metrics::{HttpMetrics, StoreGauges};
+use crate::metrics::{HttpMetrics, ReplicaLeases, StoreGauges};
 use crate::state::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
@@ -36,7 +36,11 @@ async fn metrics(
     }
     let active_alerts = state.store.active_alert_counts().await?;
     let store = StoreGauges::new(&connections, &active_alerts);
-    let body = crate::metrics::render(state.scheduler.metrics(), &http, store)
+    let leases = state.lease.as_deref().map(|lease| ReplicaLeases {
+        replica_id: lease.replica_id().to_owned(),
+        counts: lease.metrics().snapshot(),
+    });
+    let body = crate::metrics::render_replica(state.scheduler.metrics(), &http, store, leases)
         .map_err(|error| ApiError::Internal(format!("cannot encode the metrics: {error}")))?;
     Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body))
 }

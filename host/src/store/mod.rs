@@ -2,16 +2,23 @@
 //! for scale-out are interchangeable. The store sees secrets only as sealed bytes; sealing
 //! happens above it (see [`crate::secrets`]).
 
+#[macro_use]
+mod sql;
+mod postgres;
 mod sqlite;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use pylon_core::feeds::{FeedCursor, Feeds, HistoryKind, HistoryRecord, MetricName};
-use pylon_core::model::{Alert, AlertCondition, AlertSeverity, AlertState, Resource};
+use pylon_core::model::{
+    Alert, AlertCondition, AlertSeverity, AlertSource, AlertState, Resource,
+};
 use pylon_core::PollHealth;
 use serde_json::{Map, Value};
+use std::collections::{HashMap, HashSet};
 
 /// One saved connection as stored.
 #[derive(Clone)]
@@ -401,6 +408,359 @@ pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| StoreError::Corrupt(format!("bad timestamp {text:?}: {e}")))
+}
+
+// Shared by every SQL store (see `sql.rs`): what is the same whatever the database.
+
+/// Resolved alerts older than this are pruned when their connection records a poll, so the
+/// table stays bounded by what is open plus a month of history.
+const RESOLVED_ALERT_RETENTION_DAYS: i64 = 30;
+
+/// How often `last_used_at` is refreshed at most, to keep authentication free of writes.
+const TOKEN_TOUCH_INTERVAL_SECONDS: i64 = 60;
+
+/// Rows per multi-row upsert: 8 parameters each stays far below SQLite's 32,766 and
+/// PostgreSQL's 65,535 parameter limits.
+const UPSERT_BATCH_ROWS: usize = 500;
+
+/// Samples per multi-row insert: 5 parameters each (10,000 a statement).
+const SAMPLE_BATCH_ROWS: usize = 2_000;
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Escapes `LIKE` wildcards so a search for `50%` matches literally.
+fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The case-folded name that makes connection names unique per platform. Folded here, not
+/// in SQL, so both databases fold alike.
+fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// A `connections` row as both databases return it.
+#[derive(sqlx::FromRow)]
+struct ConnectionRow {
+    id: String,
+    platform: String,
+    name: String,
+    enabled: bool,
+    poll_interval_seconds: i64,
+    settings_json: String,
+    sealed_secrets: Vec<u8>,
+    health_json: String,
+    observed_json: Option<String>,
+    revision: i64,
+    created_at: String,
+    updated_at: String,
+}
+
+impl TryFrom<ConnectionRow> for ConnectionRecord {
+    type Error = StoreError;
+
+    fn try_from(row: ConnectionRow) -> Result<Self, StoreError> {
+        let corrupt = |what: &str, e: serde_json::Error| StoreError::Corrupt(format!("{what}: {e}"));
+        let interval = row.poll_interval_seconds;
+        Ok(ConnectionRecord {
+            id: row.id,
+            platform: row.platform,
+            name: row.name,
+            enabled: row.enabled,
+            poll_interval_seconds: u32::try_from(interval)
+                .map_err(|_| StoreError::Corrupt(format!("bad poll interval {interval}")))?,
+            settings: serde_json::from_str(&row.settings_json)
+                .map_err(|e| corrupt("settings", e))?,
+            sealed_secrets: row.sealed_secrets,
+            health: serde_json::from_str(&row.health_json).map_err(|e| corrupt("health", e))?,
+            observed: row
+                .observed_json
+                .map(|o| serde_json::from_str(&o))
+                .transpose()
+                .map_err(|e| corrupt("observed", e))?,
+            revision: row.revision,
+            created_at: parse_time(&row.created_at)?,
+            updated_at: parse_time(&row.updated_at)?,
+        })
+    }
+}
+
+/// An `api_tokens` row.
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    id: String,
+    name: String,
+    scopes_json: String,
+    token_hash: String,
+    created_at: String,
+    last_used_at: Option<String>,
+}
+
+impl TryFrom<TokenRow> for TokenRecord {
+    type Error = StoreError;
+
+    fn try_from(row: TokenRow) -> Result<Self, StoreError> {
+        Ok(TokenRecord {
+            id: row.id,
+            name: row.name,
+            scopes: serde_json::from_str(&row.scopes_json)
+                .map_err(|e| StoreError::Corrupt(format!("token scopes: {e}")))?,
+            token_hash: row.token_hash,
+            created_at: parse_time(&row.created_at)?,
+            last_used_at: row.last_used_at.as_deref().map(parse_time).transpose()?,
+        })
+    }
+}
+
+/// An `alerts` row.
+#[derive(sqlx::FromRow)]
+struct AlertRow {
+    id: String,
+    connection_id: String,
+    resource_id: String,
+    source: String,
+    severity: String,
+    name: String,
+    message: String,
+    since: String,
+    resolved_at: Option<String>,
+    acknowledged: bool,
+}
+
+impl TryFrom<AlertRow> for Alert {
+    type Error = StoreError;
+
+    fn try_from(row: AlertRow) -> Result<Self, StoreError> {
+        Ok(Alert {
+            severity: AlertSeverity::parse(&row.severity)
+                .ok_or_else(|| StoreError::Corrupt(format!("alert severity {:?}", row.severity)))?,
+            state: if row.resolved_at.is_some() {
+                AlertState::Resolved
+            } else {
+                AlertState::Active
+            },
+            source: AlertSource::parse(&row.source)
+                .ok_or_else(|| StoreError::Corrupt(format!("alert source {:?}", row.source)))?,
+            since: parse_time(&row.since)?,
+            resolved_at: row.resolved_at.as_deref().map(parse_time).transpose()?,
+            id: row.id,
+            resource_id: row.resource_id,
+            connection_id: row.connection_id,
+            name: row.name,
+            message: row.message,
+            acknowledged: row.acknowledged,
+        })
+    }
+}
+
+/// A `history` row.
+#[derive(sqlx::FromRow)]
+struct HistoryRow {
+    id: String,
+    connection_id: String,
+    at: String,
+    kind: String,
+    #[sqlx(rename = "type")]
+    record_type: String,
+    message: String,
+    user_name: Option<String>,
+    resource_id: Option<String>,
+}
+
+impl TryFrom<HistoryRow> for HistoryRecord {
+    type Error = StoreError;
+
+    fn try_from(row: HistoryRow) -> Result<Self, StoreError> {
+        Ok(HistoryRecord {
+            kind: HistoryKind::parse(&row.kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("history kind {:?}", row.kind)))?,
+            at: parse_time(&row.at)?,
+            id: row.id,
+            connection_id: row.connection_id,
+            record_type: row.record_type,
+            message: row.message,
+            user: row.user_name,
+            resource_id: row.resource_id,
+        })
+    }
+}
+
+/// One stored sample: resource, metric name, Unix seconds, value.
+type SampleRow<'a> = (&'a str, &'static str, i64, f64);
+
+/// A poll's samples as rows, leaving out values a database cannot store as a number (NaN,
+/// infinities).
+fn sample_rows(feeds: &Feeds) -> Vec<SampleRow<'_>> {
+    feeds
+        .samples
+        .iter()
+        .flat_map(|run| {
+            run.points.iter().map(move |(at, value)| {
+                (
+                    run.resource_id.as_str(),
+                    run.metric.as_str(),
+                    at.timestamp(),
+                    *value,
+                )
+            })
+        })
+        .filter(|sample| sample.3.is_finite())
+        .collect()
+}
+
+/// Bucketed sample rows `(metric, bucket start in Unix seconds, average)`, sorted by stored
+/// metric name then time, as series in the canonical metric order.
+fn metric_series(
+    rows: Vec<(String, i64, f64)>,
+) -> Result<Vec<(MetricName, Vec<(DateTime<Utc>, f64)>)>, StoreError> {
+    let mut series: Vec<(MetricName, Vec<(DateTime<Utc>, f64)>)> = Vec::new();
+    for (name, seconds, value) in rows {
+        let metric = MetricName::parse(&name)
+            .ok_or_else(|| StoreError::Corrupt(format!("metric name {name:?}")))?;
+        let at = DateTime::from_timestamp(seconds, 0)
+            .ok_or_else(|| StoreError::Corrupt(format!("sample time {seconds}")))?;
+        match series.last_mut() {
+            Some((last, points)) if *last == metric => points.push((at, value)),
+            _ => series.push((metric, vec![(at, value)])),
+        }
+    }
+    // Rows come sorted by the metric's stored name; answer in the canonical order.
+    series.sort_by_key(|(metric, _)| *metric);
+    Ok(series)
+}
+
+/// An open alert as read back for the lifecycle diff.
+#[derive(sqlx::FromRow)]
+struct OpenAlert {
+    id: String,
+    resource_id: String,
+    condition_key: String,
+    severity: String,
+    name: String,
+    message: String,
+    acknowledged: bool,
+}
+
+/// The writes the alert lifecycle of one successful poll needs (see [`plan_alerts`]).
+struct AlertPlan<'a> {
+    /// Open alerts still reported whose severity, name, message or acknowledgement changed.
+    changed: Vec<(&'a str, &'a AlertCondition)>,
+    /// Conditions with no open alert: each opens one.
+    opened: Vec<&'a AlertCondition>,
+    /// Open alerts no longer reported: each resolves at `at`.
+    resolved: Vec<&'a str>,
+    /// The poll's time, as stored.
+    at: String,
+    /// Resolved alerts older than this are pruned.
+    prune_before: String,
+}
+
+/// The alert lifecycle of one successful poll: conditions not open yet open an alert; open
+/// ones still reported stay open (their severity, name, message and acknowledgement follow
+/// the platform); open ones no longer reported resolve at the poll's time. A repeated
+/// `(resource, key)` in one poll counts once, the first report winning.
+fn plan_alerts<'a>(open: &'a [OpenAlert], alerts: PollAlerts<'a>) -> AlertPlan<'a> {
+    let mut open: HashMap<(&str, &str), &OpenAlert> = open
+        .iter()
+        .map(|alert| {
+            (
+                (alert.resource_id.as_str(), alert.condition_key.as_str()),
+                alert,
+            )
+        })
+        .collect();
+    let mut plan = AlertPlan {
+        changed: Vec::new(),
+        opened: Vec::new(),
+        resolved: Vec::new(),
+        at: format_time(alerts.observed_at),
+        prune_before: format_time(
+            alerts.observed_at - chrono::Duration::days(RESOLVED_ALERT_RETENTION_DAYS),
+        ),
+    };
+    let mut reported = HashSet::new();
+    for condition in alerts.conditions {
+        let key = (condition.resource_id.as_str(), condition.key.as_str());
+        if !reported.insert(key) {
+            continue;
+        }
+        match open.remove(&key) {
+            Some(alert) => {
+                let same = alert.severity == condition.severity.as_str()
+                    && alert.name == condition.name
+                    && alert.message == condition.message
+                    && alert.acknowledged == condition.acknowledged;
+                if !same {
+                    plan.changed.push((alert.id.as_str(), condition));
+                }
+            }
+            None => plan.opened.push(condition),
+        }
+    }
+    let mut resolved: Vec<&str> = open.values().map(|alert| alert.id.as_str()).collect();
+    // Sorted so the writes (and any lock order) do not depend on hash order.
+    resolved.sort_unstable();
+    plan.resolved = resolved;
+    plan
+}
+
+/// The writes that replace a connection's stored resource set with a poll's (see
+/// [`plan_resources`]).
+struct ResourcePlan {
+    /// When the poll saw its resources: providers stamp every resource of a poll with the
+    /// same time, recorded once on the connection.
+    common_seen_at: Option<String>,
+    /// Resources to upsert (new, changed, or seen later than the common time), with their
+    /// own `last_seen_at`.
+    changed: Vec<(StoredResource, String)>,
+    /// Stored resources the poll no longer reported.
+    gone: Vec<String>,
+}
+
+/// Diffs a poll's resources against the stored ids and body hashes: unchanged bodies (by
+/// hash) are not rewritten, so a steady-state poll costs one read of ids and hashes and one
+/// timestamp update.
+fn plan_resources(
+    stored: &HashMap<String, Option<String>>,
+    resources: &[Resource],
+) -> Result<ResourcePlan, StoreError> {
+    let common_seen_at = resources.first().map(|r| format_time(r.last_seen_at));
+    let mut seen = HashSet::with_capacity(resources.len());
+    let mut changed = Vec::new();
+    for resource in resources {
+        let row = StoredResource::from_resource(resource)?;
+        seen.insert(row.id.clone());
+        let seen_at = format_time(row.last_seen_at);
+        let unchanged = stored.get(&row.id).and_then(Option::as_deref) == Some(row.hash.as_str());
+        if unchanged && common_seen_at.as_deref() >= Some(seen_at.as_str()) {
+            continue;
+        }
+        changed.push((row, seen_at));
+    }
+    let mut gone: Vec<String> = stored
+        .keys()
+        .filter(|stored_id| !seen.contains(*stored_id))
+        .cloned()
+        .collect();
+    gone.sort_unstable();
+    Ok(ResourcePlan {
+        common_seen_at,
+        changed,
+        gone,
+    })
 }
 
 #[cfg(test)]
