@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what Pylon's tests need beyond Rust (the govmomi simulator's Go sources, Chromium and
-# Node.js for the admin UI's browser tests, and the pinned npm packages under tests/e2e), then
+# Installs what Pylon's tests need beyond Rust (the govmomi simulator's Go sources, PostgreSQL,
+# Chromium and Node.js for the admin UI's browser tests, and the pinned npm packages under tests/e2e), then
 # builds the vCenter simulator launcher once so that parallel tests find it ready. Safe to run
 # repeatedly: it installs only what is missing and reuses a launcher that is already built.
 #
@@ -41,9 +41,12 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     PACKAGES+=(nodejs npm)
 fi
 
-# --- More test dependencies go here (checked the same way, added to PACKAGES). ---
-# PostgreSQL (store tests):   e.g. command -v pg_ctl  || PACKAGES+=(postgresql)
-# -------------------------------------------------------------------------------
+# PostgreSQL for the store suite and the scale-out tests (scripts/test-postgres.sh runs a
+# throwaway server). Debian keeps initdb and pg_ctl in /usr/lib/postgresql/<major>/bin, off
+# PATH; the package also creates the `postgres` user the server runs as when we are root.
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    PACKAGES+=(postgresql)
+fi
 
 if [ "${#PACKAGES[@]}" -gt 0 ]; then
     apt_install "${PACKAGES[@]}"

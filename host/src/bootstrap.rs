@@ -8,9 +8,9 @@ use crate::secrets::{write_private_file, SecretBox};
 use crate::state::{ApiSettings, AppState};
 use crate::store::{PostgresStore, SqliteStore, Store, StoreError, TokenRecord};
 use anyhow::{bail, Context};
-use std::time::Duration as StdDuration;
 use pylon_core::Registry;
 use std::sync::Arc;
+use std::time::Duration as StdDuration;
 use std::time::Duration;
 
 /// Builds the application state from configuration and the linked providers, and starts

@@ -49,8 +49,7 @@ impl ReplicaCensus {
     /// shares of all live replicas cover every connection and none holds more than one
     /// above another.
     pub fn fair_share(&self) -> u64 {
-        self.enabled_connections
-            .div_ceil(self.live_replicas.max(1))
+        self.enabled_connections.div_ceil(self.live_replicas.max(1))
     }
 }
 
@@ -288,7 +287,12 @@ impl LeaseLoop {
         let replica = self.ownership.replica_id.clone();
         let lease = self.settings.lease;
         let census = self.store.heartbeat(&replica, lease).await?;
-        let renewed: HashSet<String> = self.store.renew(&replica, lease).await?.into_iter().collect();
+        let renewed: HashSet<String> = self
+            .store
+            .renew(&replica, lease)
+            .await?
+            .into_iter()
+            .collect();
         self.valid_until = Some(sent + lease);
         let lost: Vec<String> = {
             let mut held = self.ownership.write();
@@ -337,7 +341,9 @@ impl LeaseLoop {
                 self.metrics
                     .acquired
                     .fetch_add(acquired.len() as u64, Ordering::Relaxed);
-                self.metrics.takeovers.fetch_add(takeovers, Ordering::Relaxed);
+                self.metrics
+                    .takeovers
+                    .fetch_add(takeovers, Ordering::Relaxed);
                 tracing::info!(%replica, acquired = acquired.len(), takeovers, share, live_replicas = census.live_replicas, "acquired leases");
             }
         }

@@ -473,7 +473,8 @@ impl TryFrom<ConnectionRow> for ConnectionRecord {
     type Error = StoreError;
 
     fn try_from(row: ConnectionRow) -> Result<Self, StoreError> {
-        let corrupt = |what: &str, e: serde_json::Error| StoreError::Corrupt(format!("{what}: {e}"));
+        let corrupt =
+            |what: &str, e: serde_json::Error| StoreError::Corrupt(format!("{what}: {e}"));
         let interval = row.poll_interval_seconds;
         Ok(ConnectionRecord {
             id: row.id,
