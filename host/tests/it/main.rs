@@ -10,6 +10,7 @@ mod connections;
 mod feeds_metrics;
 mod file_provider;
 mod history;
+mod leases;
 mod mcp;
 mod persistence;
 mod pg;
