@@ -17,6 +17,7 @@ mod pg;
 mod polling;
 mod prometheus;
 mod resources;
+mod scale_out;
 mod schema;
 mod secrets;
 mod store;
