@@ -186,26 +186,26 @@ impl Config {
             .merge(Env::prefixed("PYLON_").ignore(&["config"]))
             .extract()
             .map_err(Box::new)?;
-        config.validate().map_err(Box::new)?;
+        config.validate()?;
         Ok(config)
     }
 
     /// Checks values a type cannot: ranges and schemes.
-    fn validate(&self) -> Result<(), figment::Error> {
+    fn validate(&self) -> Result<(), Box<figment::Error>> {
         if !LEASE_SECONDS_RANGE.contains(&self.lease_seconds) {
-            return Err(figment::Error::from(format!(
+            return Err(Box::new(figment::Error::from(format!(
                 "lease_seconds must be between {} and {} (got {})",
                 LEASE_SECONDS_RANGE.start(),
                 LEASE_SECONDS_RANGE.end(),
                 self.lease_seconds
-            )));
+            ))));
         }
         if let Some(url) = &self.database_url {
             if DatabaseKind::of(url).is_none() {
-                return Err(figment::Error::from(format!(
+                return Err(Box::new(figment::Error::from(format!(
                     "database_url must start with sqlite:, postgres:// or postgresql:// (got {})",
                     redact_url(url)
-                )));
+                ))));
             }
         }
         Ok(())

@@ -106,6 +106,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The database server did not answer in time at start-up.
+    #[error("the database server did not answer within {0} seconds")]
+    Unreachable(u64),
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
 }

@@ -8,12 +8,15 @@ use crate::lease::{AcquiredLease, LeaseStore, ReplicaCensus};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::{Connection, PgConnection, PgPool};
 use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How long connecting may take before start-up gives up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long poll records are kept (they exist for audits, not for the API).
 const POLL_RUN_RETENTION: &str = "1 day";
@@ -34,11 +37,16 @@ impl PostgresStore {
     /// everything applied. We rely on that lock instead of taking our own.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)?.application_name("pylon");
+        // One connection first, so an unreachable server or a refused login fails start-up
+        // with its cause ("connection refused", "password authentication failed"), which the
+        // pool would report only as a timeout.
+        let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| StoreError::Unreachable(CONNECT_TIMEOUT.as_secs()))??;
+        probe.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
-            // An unreachable server fails start-up in seconds with its cause, not after
-            // sqlx's 30 s default.
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(CONNECT_TIMEOUT)
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;

@@ -155,3 +155,47 @@ fn invalid_configuration_fails_with_a_clear_message() {
     let text = String::from_utf8_lossy(&output.stderr);
     assert!(text.to_lowercase().contains("listen"), "{text}");
 }
+
+#[test]
+fn an_unreachable_postgres_fails_start_up_with_its_cause_and_no_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let password = "pg-password-0xBADC0DE";
+    let output = Command::new(env!("CARGO_BIN_EXE_pylon"))
+        .env_clear()
+        .env("PYLON_DATA_DIR", dir.path())
+        .env(
+            "PYLON_DATABASE_URL",
+            format!(
+                "postgres://pylon:{password}@127.0.0.1:{}/pylon",
+                closed_port_sync()
+            ),
+        )
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        text.contains("cannot open the PostgreSQL database"),
+        "{text}"
+    );
+    assert!(text.contains("Connection refused"), "{text}");
+    assert!(!text.contains(password), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+}
+
+#[test]
+fn lease_seconds_out_of_range_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_pylon"))
+        .env_clear()
+        .env("PYLON_DATA_DIR", dir.path())
+        .env("PYLON_LEASE_SECONDS", "1")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        text.contains("lease_seconds must be between 3 and 600"),
+        "{text}"
+    );
+}

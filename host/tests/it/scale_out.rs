@@ -17,6 +17,15 @@ const TOKEN: &str = "scale-out-admin-token";
 /// Short leases keep the test fast: a dead replica's connections move within about 3 s.
 const LEASE_SECONDS: u64 = 3;
 
+/// One row of `poll_runs`: `replica` polled `connection` from `started` to `finished`.
+#[derive(Debug, sqlx::FromRow)]
+struct PollRun {
+    connection: String,
+    replica: String,
+    started: DateTime<Utc>,
+    finished: DateTime<Utc>,
+}
+
 /// What every replica shares: the database, the secret key and the admin token.
 struct Cluster {
     database: TestDatabase,
@@ -100,9 +109,11 @@ impl Cluster {
             .collect()
     }
 
-    async fn runs(&self) -> Vec<(String, String, DateTime<Utc>, DateTime<Utc>)> {
+    async fn runs(&self) -> Vec<PollRun> {
         sqlx::query_as(
-            "SELECT connection_id, replica_id, started_at, finished_at FROM poll_runs
+            "SELECT connection_id AS connection, replica_id AS replica, started_at AS started,
+                finished_at AS finished
+             FROM poll_runs
              ORDER BY started_at",
         )
         .fetch_all(&self.pool)
@@ -141,25 +152,18 @@ impl Cluster {
 }
 
 /// No connection was polled by two replicas at overlapping times.
-fn assert_never_polled_twice_at_once(runs: &[(String, String, DateTime<Utc>, DateTime<Utc>)]) {
-    let mut by_connection: BTreeMap<&str, Vec<&(String, String, DateTime<Utc>, DateTime<Utc>)>> =
-        BTreeMap::new();
+fn assert_never_polled_twice_at_once(runs: &[PollRun]) {
+    let mut by_connection: BTreeMap<&str, Vec<&PollRun>> = BTreeMap::new();
     for run in runs {
-        by_connection.entry(&run.0).or_default().push(run);
+        by_connection.entry(&run.connection).or_default().push(run);
     }
     for (connection, runs) in by_connection {
         for (i, a) in runs.iter().enumerate() {
             for b in &runs[i + 1..] {
-                if a.1 != b.1 {
+                if a.replica != b.replica {
                     assert!(
-                        a.3 <= b.2 || b.3 <= a.2,
-                        "{connection} polled at once by {} ({}..{}) and {} ({}..{})",
-                        a.1,
-                        a.2,
-                        a.3,
-                        b.1,
-                        b.2,
-                        b.3
+                        a.finished <= b.started || b.finished <= a.started,
+                        "{connection} polled at once: {a:?} and {b:?}"
                     );
                 }
             }
@@ -196,8 +200,8 @@ async fn all_polled_since(
             .runs()
             .await
             .into_iter()
-            .filter(|run| run.2 > since)
-            .map(|run| run.0)
+            .filter(|run| run.started > since)
+            .map(|run| run.connection)
             .collect();
         let missing: Vec<&String> = connections
             .iter()
@@ -253,7 +257,10 @@ async fn thirty_connections_are_spread_failed_over_and_rebalanced() {
     let runs = cluster.runs().await;
     let mut pollers: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for run in &runs {
-        pollers.entry(&run.0).or_default().insert(&run.1);
+        pollers
+            .entry(&run.connection)
+            .or_default()
+            .insert(&run.replica);
     }
     assert_eq!(pollers.len(), 30);
     for (connection, by) in &pollers {
