@@ -13,9 +13,7 @@ pub use sqlite::SqliteStore;
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use pylon_core::feeds::{FeedCursor, Feeds, HistoryKind, HistoryRecord, MetricName};
-use pylon_core::model::{
-    Alert, AlertCondition, AlertSeverity, AlertSource, AlertState, Resource,
-};
+use pylon_core::model::{Alert, AlertCondition, AlertSeverity, AlertSource, AlertState, Resource};
 use pylon_core::PollHealth;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
@@ -625,12 +623,13 @@ fn sample_rows(feeds: &Feeds) -> Vec<SampleRow<'_>> {
         .collect()
 }
 
+/// One metric's points, as [`Store::metric_points`] answers them.
+type Series = (MetricName, Vec<(DateTime<Utc>, f64)>);
+
 /// Bucketed sample rows `(metric, bucket start in Unix seconds, average)`, sorted by stored
 /// metric name then time, as series in the canonical metric order.
-fn metric_series(
-    rows: Vec<(String, i64, f64)>,
-) -> Result<Vec<(MetricName, Vec<(DateTime<Utc>, f64)>)>, StoreError> {
-    let mut series: Vec<(MetricName, Vec<(DateTime<Utc>, f64)>)> = Vec::new();
+fn metric_series(rows: Vec<(String, i64, f64)>) -> Result<Vec<Series>, StoreError> {
+    let mut series: Vec<Series> = Vec::new();
     for (name, seconds, value) in rows {
         let metric = MetricName::parse(&name)
             .ok_or_else(|| StoreError::Corrupt(format!("metric name {name:?}")))?;

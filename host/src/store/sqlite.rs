@@ -39,7 +39,8 @@ fn sql(text: &'static str) -> Cow<'static, str> {
 }
 
 /// Resources with a relation to a target: SQLite's JSON1 over the stored body.
-const RELATION_TARGET_IS: &str = " AND EXISTS (SELECT 1 FROM json_each(r.body_json, '$.relations') rel
+const RELATION_TARGET_IS: &str =
+    " AND EXISTS (SELECT 1 FROM json_each(r.body_json, '$.relations') rel
        WHERE json_extract(rel.value, '$.target') = ";
 const RELATION_KIND_IS: &str = " AND json_extract(rel.value, '$.kind') = ";
 
