@@ -4,15 +4,18 @@
 //! tokens) must answer the same on both.
 
 use crate::pg::TestDatabase;
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
+use pylon_core::feeds::{FeedCursor, Feeds, HistoryKind, HistoryRecord, MetricName, SampleRun};
 use pylon_core::model::{
     AlertCondition, AlertSeverity, AlertSource, AlertState, LatestMetrics, Resource,
     ResourceStatus, ResourceType, Topology,
 };
+use pylon_core::model::{Relation, RelationKind};
 use pylon_core::{FailureCategory, PollHealth};
 use pylon_host::store::{
-    AlertQuery, ConnectionRecord, PollAlerts, PostgresStore, ResourceQuery, SqliteStore, Store,
-    StoreError, TokenRecord,
+    AlertQuery, ConnectionRecord, FeedRetention, HistoryPosition, HistoryQuery, MetricQuery,
+    PollAlerts, PostgresStore, RelationFilter, ResourceQuery, SqliteStore, Store, StoreError,
+    TokenRecord,
 };
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -75,6 +78,9 @@ on_both_stores!(
     alerts_open_stay_resolve_and_reopen,
     tokens_are_found_by_hash_touched_rarely_and_revoked,
     deleting_a_connection_takes_its_resources_and_alerts,
+    resources_are_found_by_their_relations,
+    feeds_store_once_page_newest_first_and_prune,
+    metric_samples_bucket_and_stay_bounded,
 );
 
 /// A fixed instant with milliseconds, as the store keeps them.
@@ -627,4 +633,263 @@ async fn deleting_a_connection_takes_its_resources_and_alerts(store: &dyn Store)
         .unwrap();
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].connection_id, "c2");
+}
+
+async fn resources_are_found_by_their_relations(store: &dyn Store) {
+    store
+        .insert_connection(&connection("c1", "lab"))
+        .await
+        .unwrap();
+    let host = resource("c1", ResourceType::Agent, 0, at(0));
+    let disk = resource("c1", ResourceType::Storage, 0, at(0));
+    let mut vms: Vec<Resource> = (0..3)
+        .map(|n| resource("c1", ResourceType::Vm, n, at(0)))
+        .collect();
+    for vm in &mut vms[..2] {
+        vm.relations.push(Relation {
+            kind: RelationKind::RunsOn,
+            target: host.id.clone(),
+        });
+    }
+    vms[1].relations.push(Relation {
+        kind: RelationKind::UsesStorage,
+        target: disk.id.clone(),
+    });
+    let mut all = vec![host.clone(), disk.clone()];
+    all.extend(vms);
+    record(store, "c1", &all, &[], at(0)).await;
+    let related = |target: &str, kind: Option<&str>| ResourceQuery {
+        related_to: Some(RelationFilter {
+            target: target.into(),
+            kind: kind.map(str::to_owned),
+        }),
+        ..ResourceQuery::default()
+    };
+    let ids = |values: Vec<Value>| -> Vec<String> {
+        values
+            .iter()
+            .map(|v| v["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        ids(all_resources(store, related(&host.id, None)).await),
+        vec!["c1-vm-0000", "c1-vm-0001"]
+    );
+    assert_eq!(
+        ids(all_resources(store, related(&disk.id, Some("usesStorage"))).await),
+        vec!["c1-vm-0001"]
+    );
+    assert!(all_resources(store, related(&disk.id, Some("runsOn")))
+        .await
+        .is_empty());
+}
+
+fn history(
+    id: &str,
+    at: DateTime<Utc>,
+    kind: HistoryKind,
+    resource: Option<&str>,
+) -> HistoryRecord {
+    HistoryRecord {
+        id: id.into(),
+        connection_id: "c1".into(),
+        at,
+        kind,
+        record_type: "VmPoweredOffEvent".into(),
+        message: format!("{id} happened"),
+        user: (kind == HistoryKind::Task).then(|| "admin".to_owned()),
+        resource_id: resource.map(str::to_owned),
+    }
+}
+
+async fn feeds_store_once_page_newest_first_and_prune(store: &dyn Store) {
+    store
+        .insert_connection(&connection("c1", "lab"))
+        .await
+        .unwrap();
+    assert_eq!(store.feed_cursor("c1").await.unwrap(), FeedCursor(None));
+    // Near the real now (retention counts from it), in the store's millisecond precision.
+    let now = Utc::now().trunc_subsecs(3);
+    let records: Vec<HistoryRecord> = (0..6)
+        .map(|n| {
+            let kind = if n % 2 == 0 {
+                HistoryKind::Event
+            } else {
+                HistoryKind::Task
+            };
+            // Two records share a time: the id breaks the tie.
+            let when = now - Duration::minutes(10 - (n / 2) * 2);
+            history(&format!("e-{n}"), when, kind, Some("vm-1"))
+        })
+        .chain([history(
+            "old",
+            now - Duration::days(40),
+            HistoryKind::Event,
+            Some("vm-1"),
+        )])
+        .chain([history("dc", now, HistoryKind::Event, None)])
+        .collect();
+    let feeds = Feeds {
+        history: records.clone(),
+        cursor: FeedCursor(Some("key-6".into())),
+        ..Feeds::default()
+    };
+    let retention = FeedRetention::default();
+    assert!(store.record_feeds("c1", &feeds, retention).await.unwrap());
+    // A replay stores nothing twice; the cursor moves with the records.
+    let replay = Feeds {
+        cursor: FeedCursor(Some("key-7".into())),
+        ..feeds.clone()
+    };
+    assert!(store.record_feeds("c1", &replay, retention).await.unwrap());
+    assert!(!store
+        .record_feeds("gone", &replay, retention)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.feed_cursor("c1").await.unwrap(),
+        FeedCursor(Some("key-7".into()))
+    );
+
+    let query = HistoryQuery {
+        resource_id: "vm-1".into(),
+        kind: None,
+        since: None,
+        after: None,
+        limit: 4,
+    };
+    let first = store.list_history(&query).await.unwrap();
+    let ids =
+        |page: &[HistoryRecord]| -> Vec<String> { page.iter().map(|r| r.id.clone()).collect() };
+    // Older than the retention: pruned on write.
+    assert_eq!(ids(&first), vec!["e-5", "e-4", "e-3", "e-2"]);
+    assert_eq!(first[0], records[5]);
+    let last = first.last().unwrap();
+    let second = store
+        .list_history(&HistoryQuery {
+            after: Some(HistoryPosition {
+                at: last.at,
+                id: last.id.clone(),
+            }),
+            ..query.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&second), vec!["e-1", "e-0"]);
+    let tasks = store
+        .list_history(&HistoryQuery {
+            kind: Some(HistoryKind::Task),
+            since: Some(now - Duration::minutes(9)),
+            ..query.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&tasks), vec!["e-5", "e-3"]);
+
+    // The newest records are kept up to the row cap.
+    let capped = FeedRetention {
+        history_rows_per_connection: 3,
+        ..retention
+    };
+    let one_more = Feeds {
+        history: vec![history("e-9", now, HistoryKind::Event, Some("vm-1"))],
+        ..Feeds::default()
+    };
+    assert!(store.record_feeds("c1", &one_more, capped).await.unwrap());
+    let kept = store
+        .list_history(&HistoryQuery {
+            limit: 100,
+            ..query.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&kept),
+        vec!["e-9", "e-5"],
+        "dc (no resource) is the third"
+    );
+}
+
+async fn metric_samples_bucket_and_stay_bounded(store: &dyn Store) {
+    store
+        .insert_connection(&connection("c1", "lab"))
+        .await
+        .unwrap();
+    let base = Utc
+        .timestamp_opt(Utc::now().timestamp() / 60 * 60 - 3600, 0)
+        .unwrap();
+    let points = |offset: i64, values: &[f64]| -> Vec<(DateTime<Utc>, f64)> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(n, v)| (base + Duration::seconds(offset + 20 * n as i64), *v))
+            .collect()
+    };
+    let feeds = Feeds {
+        samples: vec![
+            SampleRun {
+                resource_id: "vm-1".into(),
+                metric: MetricName::MemoryUsedBytes,
+                points: points(0, &[100.0, 200.0, 300.0, 400.0]),
+            },
+            SampleRun {
+                resource_id: "vm-1".into(),
+                metric: MetricName::CpuPercent,
+                points: points(0, &[10.0, f64::NAN, 30.0]),
+            },
+            SampleRun {
+                resource_id: "vm-2".into(),
+                metric: MetricName::CpuPercent,
+                points: points(0, &[99.0]),
+            },
+            // Older than the retention: pruned on write.
+            SampleRun {
+                resource_id: "vm-1".into(),
+                metric: MetricName::CpuPercent,
+                points: points(-2 * 86_400, &[50.0]),
+            },
+        ],
+        ..Feeds::default()
+    };
+    let retention = FeedRetention::default();
+    assert!(store.record_feeds("c1", &feeds, retention).await.unwrap());
+    // Samples already stored (same resource, metric and second) are not stored again.
+    assert!(store.record_feeds("c1", &feeds, retention).await.unwrap());
+
+    let query = MetricQuery {
+        resource_id: "vm-1".into(),
+        metric: None,
+        since: base - Duration::days(3),
+        until: base + Duration::hours(1),
+        bucket_seconds: 1,
+    };
+    let raw = store.metric_points(&query).await.unwrap();
+    // Canonical metric order; the NaN was never stored.
+    assert_eq!(raw.len(), 2);
+    assert_eq!(raw[0].0, MetricName::CpuPercent);
+    assert_eq!(
+        raw[0].1,
+        points(0, &[10.0])
+            .into_iter()
+            .chain(points(40, &[30.0]))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(raw[1].0, MetricName::MemoryUsedBytes);
+    assert_eq!(raw[1].1.len(), 4);
+
+    let minute = store
+        .metric_points(&MetricQuery {
+            metric: Some(MetricName::MemoryUsedBytes),
+            bucket_seconds: 60,
+            ..query.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        minute,
+        vec![(
+            MetricName::MemoryUsedBytes,
+            vec![(base, 200.0), (base + Duration::seconds(60), 400.0)]
+        )]
+    );
 }
