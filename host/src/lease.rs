@@ -53,6 +53,16 @@ impl ReplicaCensus {
     }
 }
 
+/// What a renewal found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Renewal {
+    /// The connections whose lease this replica still holds, now extended.
+    pub renewed: Vec<String>,
+    /// Connections it believed it held that were deleted or disabled meanwhile (through any
+    /// replica): their polls stop, and that is not a lost lease.
+    pub retired: Vec<String>,
+}
+
 /// A lease just taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcquiredLease {
@@ -68,9 +78,15 @@ pub struct AcquiredLease {
 pub trait LeaseStore: Send + Sync + 'static {
     /// Marks `replica` alive for `ttl` and counts live replicas and enabled connections.
     async fn heartbeat(&self, replica: &str, ttl: Duration) -> Result<ReplicaCensus, StoreError>;
-    /// Extends every unexpired lease of `replica` by `ttl`; returns the connections it still
-    /// holds.
-    async fn renew(&self, replica: &str, ttl: Duration) -> Result<Vec<String>, StoreError>;
+    /// Gives up the leases of `replica` whose connection was disabled, extends every other
+    /// unexpired one by `ttl`, and says which of `held` (what the replica believes it holds)
+    /// are gone for good (connection deleted or disabled) rather than lost.
+    async fn renew(
+        &self,
+        replica: &str,
+        ttl: Duration,
+        held: &[String],
+    ) -> Result<Renewal, StoreError>;
     /// Takes up to `max` free or expired leases of enabled connections for `ttl`.
     async fn acquire(
         &self,
@@ -287,19 +303,22 @@ impl LeaseLoop {
         let replica = self.ownership.replica_id.clone();
         let lease = self.settings.lease;
         let census = self.store.heartbeat(&replica, lease).await?;
-        let renewed: HashSet<String> = self
-            .store
-            .renew(&replica, lease)
-            .await?
-            .into_iter()
-            .collect();
+        let believed: Vec<String> = self.ownership.write().iter().cloned().collect();
+        let renewal = self.store.renew(&replica, lease, &believed).await?;
         self.valid_until = Some(sent + lease);
-        let lost: Vec<String> = {
+        let renewed: HashSet<String> = renewal.renewed.into_iter().collect();
+        let retired: HashSet<String> = renewal.retired.into_iter().collect();
+        let (lost, gone): (Vec<String>, Vec<String>) = {
             let mut held = self.ownership.write();
-            let lost = held.difference(&renewed).cloned().collect();
+            let ended: Vec<String> = held.difference(&renewed).cloned().collect();
             *held = renewed.clone();
-            lost
+            ended.into_iter().partition(|id| !retired.contains(id))
         };
+        if !gone.is_empty() {
+            // Deleted or disabled through some replica: the reconcile below stops them too;
+            // stopping here keeps them from counting as lost.
+            self.forget(&gone, false).await;
+        }
         if !lost.is_empty() {
             tracing::warn!(%replica, lost = lost.len(), "leases expired before renewal; stopped their polls");
             self.forget(&lost, true).await;

@@ -4,7 +4,7 @@
 //! [`crate::lease`]).
 
 use super::StoreError;
-use crate::lease::{AcquiredLease, LeaseStore, ReplicaCensus};
+use crate::lease::{AcquiredLease, LeaseStore, Renewal, ReplicaCensus};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -103,18 +103,41 @@ impl LeaseStore for PostgresStore {
         })
     }
 
-    async fn renew(&self, replica: &str, ttl: Duration) -> Result<Vec<String>, StoreError> {
+    async fn renew(
+        &self,
+        replica: &str,
+        ttl: Duration,
+        held: &[String],
+    ) -> Result<Renewal, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // A disabled connection's lease would only take a place in the fair share.
+        sqlx::query(
+            "DELETE FROM leases l USING connections c
+             WHERE l.connection_id = c.id AND l.owner = $1 AND NOT c.enabled",
+        )
+        .bind(replica)
+        .execute(&mut *tx)
+        .await?;
         // A lease already past its expiry is not renewed: another replica may have taken it,
         // or may be about to; the holder drops it and competes for it like anyone else.
-        Ok(sqlx::query_scalar(
+        let renewed = sqlx::query_scalar(
             "UPDATE leases SET expires_at = now() + make_interval(secs => $2)
              WHERE owner = $1 AND expires_at > now()
              RETURNING connection_id",
         )
         .bind(replica)
         .bind(seconds(ttl))
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(&mut *tx)
+        .await?;
+        let retired = sqlx::query_scalar(
+            "SELECT h.id FROM unnest($1::text[]) AS h (id)
+             WHERE NOT EXISTS (SELECT 1 FROM connections c WHERE c.id = h.id AND c.enabled)",
+        )
+        .bind(held)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Renewal { renewed, retired })
     }
 
     async fn acquire(

@@ -61,9 +61,10 @@ async fn racing_replicas_never_share_a_lease() {
     assert_eq!(union.len(), 40);
     for (r, held) in owned.iter().enumerate() {
         let renewed: HashSet<String> = store
-            .renew(&format!("r{r}"), LONG)
+            .renew(&format!("r{r}"), LONG, &[])
             .await
             .unwrap()
+            .renewed
             .into_iter()
             .collect();
         assert_eq!(&renewed, held);
@@ -84,7 +85,12 @@ async fn expired_leases_are_taken_over_and_released_ones_at_once() {
 
     tokio::time::sleep(Duration::from_millis(1700)).await;
     // The old owner cannot renew an expired lease; the new one takes both over.
-    assert!(store.renew("old", LONG).await.unwrap().is_empty());
+    assert!(store
+        .renew("old", LONG, &[])
+        .await
+        .unwrap()
+        .renewed
+        .is_empty());
     let taken = store.acquire("new", LONG, 10).await.unwrap();
     assert_eq!(ids(&taken), ids(&first));
     assert!(taken
@@ -94,13 +100,21 @@ async fn expired_leases_are_taken_over_and_released_ones_at_once() {
     // Released leases are free at once.
     let released: Vec<String> = ids(&taken).into_iter().collect();
     store.release("new", &released).await.unwrap();
-    assert_eq!(store.renew("new", LONG).await.unwrap().len(), 1);
+    assert_eq!(
+        store.renew("new", LONG, &[]).await.unwrap().renewed.len(),
+        1
+    );
     let again = store.acquire("third", LONG, 10).await.unwrap();
     assert_eq!(ids(&again), released.iter().cloned().collect());
     assert!(again.iter().all(|l| !l.takeover));
     // Leaving gives everything back.
     store.leave("third").await.unwrap();
-    assert!(store.renew("third", LONG).await.unwrap().is_empty());
+    assert!(store
+        .renew("third", LONG, &[])
+        .await
+        .unwrap()
+        .renewed
+        .is_empty());
     assert_eq!(store.acquire("new", LONG, 10).await.unwrap().len(), 2);
 }
 
@@ -136,4 +150,37 @@ async fn the_census_counts_live_replicas_and_enabled_connections() {
     assert_eq!(store.heartbeat("b", LONG).await.unwrap().live_replicas, 1);
     store.leave("b").await.unwrap();
     assert_eq!(store.heartbeat("c", LONG).await.unwrap().live_replicas, 1);
+}
+
+#[tokio::test]
+async fn disabled_and_deleted_connections_retire_their_leases() {
+    let (_db, store) = store_with(3).await;
+    let held: Vec<String> = ids(&store.acquire("r", LONG, 10).await.unwrap())
+        .into_iter()
+        .collect();
+    assert_eq!(held.len(), 3);
+    let mut record = store
+        .get_connection("vmware-vsphere", "c000")
+        .await
+        .unwrap()
+        .unwrap();
+    record.enabled = false;
+    record.revision = 2;
+    store.update_connection(&record, 1).await.unwrap();
+    assert!(store
+        .delete_connection("vmware-vsphere", "c001")
+        .await
+        .unwrap());
+
+    let renewal = store.renew("r", LONG, &held).await.unwrap();
+    assert_eq!(renewal.renewed, vec!["c002".to_owned()]);
+    let mut retired = renewal.retired;
+    retired.sort();
+    assert_eq!(retired, vec!["c000".to_owned(), "c001".to_owned()]);
+    // The disabled connection's lease is gone, not just left to expire.
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM leases")
+        .fetch_one(&sqlx::PgPool::connect(&_db.url).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
 }

@@ -121,8 +121,9 @@ impl Cluster {
         .unwrap()
     }
 
-    /// Waits until every one of `connections` is leased by one of `owners` exactly `share`
-    /// times each; returns the leases and how long it took.
+    /// Waits until every one of `connections` is leased by exactly `owners` replicas, each
+    /// holding its fair share (the floor or the ceiling of the even split); returns the
+    /// leases and how long it took.
     async fn balanced(
         &self,
         connections: usize,
@@ -138,7 +139,9 @@ impl Cluster {
             }
             if leases.len() == connections
                 && per_owner.len() == owners
-                && per_owner.values().all(|n| *n == connections / owners)
+                && per_owner
+                    .values()
+                    .all(|n| (connections / owners..=connections.div_ceil(owners)).contains(n))
             {
                 return (leases.clone(), started.elapsed());
             }
@@ -185,6 +188,49 @@ async fn metric(http: &reqwest::Client, replica: &Replica, name: &str) -> u64 {
         .and_then(|line| line.rsplit(' ').next())
         .and_then(|value| value.parse().ok())
         .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+/// The index of a replica whose id is not `owner`.
+async fn replica_index_not_owning(
+    http: &reqwest::Client,
+    replicas: &[Replica],
+    owner: &str,
+) -> usize {
+    for (i, replica) in replicas.iter().enumerate() {
+        let text = http
+            .get(format!("{}/metrics", replica.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if !text.contains(&format!("pylon_replica_info{{replica=\"{owner}\"}} 1")) {
+            return i;
+        }
+    }
+    panic!("every replica is {owner}");
+}
+
+/// Waits for a poll run of `connection` that finishes from now on; returns when it did.
+async fn wait_for_a_finished_run(cluster: &Cluster, connection: &str) -> DateTime<Utc> {
+    let since = Utc::now();
+    let started = Instant::now();
+    loop {
+        if let Some(run) = cluster
+            .runs()
+            .await
+            .into_iter()
+            .find(|run| run.connection == connection && run.finished > since)
+        {
+            return run.finished;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{connection} never polled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Waits until each of `connections` has a poll run that started after `since`.
@@ -357,6 +403,69 @@ async fn thirty_connections_are_spread_failed_over_and_rebalanced() {
 
     assert_never_polled_twice_at_once(&cluster.runs().await);
 
+    // Edits and deletes made through a replica that does not poll the connection reach the
+    // one that does within a lease tick. An edit restarts the poll at once: made just after
+    // a poll finished, the next poll within 3 s (not the 10 s interval) proves it was seen.
+    let edited = &connections[1];
+    let owner = rebalanced[edited].clone();
+    let other = replica_index_not_owning(&http, &replicas, &owner).await;
+    let last_finished = wait_for_a_finished_run(&cluster, edited).await;
+    let mut draft = sim_draft(&sim, "vc-01", "pw");
+    draft["pollIntervalSeconds"] = json!(11);
+    let response = http
+        .put(format!(
+            "{}/api/vmware/connections/{edited}",
+            replicas[other].base
+        ))
+        .bearer_auth(TOKEN)
+        .json(&draft)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let edit_at = Utc::now();
+    let started = Instant::now();
+    loop {
+        let runs = cluster.runs().await;
+        let repolled = runs
+            .iter()
+            .any(|run| run.connection == *edited && run.started > edit_at && run.replica == owner);
+        if repolled {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the owner did not pick up an edit made elsewhere (last poll finished {last_finished})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let deleted = &connections[2];
+    let owner = rebalanced[deleted].clone();
+    let other = replica_index_not_owning(&http, &replicas, &owner).await;
+    let response = http
+        .delete(format!(
+            "{}/api/vmware/connections/{deleted}",
+            replicas[other].base
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let deleted_at = Utc::now();
+    // Within two ticks the owner has stopped it; nothing polls it after that.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let settled = Utc::now();
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert!(
+        !cluster
+            .runs()
+            .await
+            .iter()
+            .any(|run| run.connection == *deleted && run.started > settled),
+        "a connection deleted at {deleted_at} through another replica was polled after {settled}"
+    );
+
     // A graceful stop gives the leases back at once instead of letting them expire.
     let leaving = replicas.remove(0);
     let status = Command::new("kill")
@@ -365,7 +474,7 @@ async fn thirty_connections_are_spread_failed_over_and_rebalanced() {
         .status()
         .unwrap();
     assert!(status.success());
-    let (_, took) = cluster.balanced(30, 2, Duration::from_secs(15)).await;
+    let (_, took) = cluster.balanced(29, 2, Duration::from_secs(15)).await;
     assert!(
         took < Duration::from_secs(LEASE_SECONDS),
         "released, not expired: {took:?}"
