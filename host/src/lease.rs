@@ -167,6 +167,18 @@ impl Ownership {
             .contains(connection_id)
     }
 
+    /// How many connections this replica holds.
+    pub fn len(&self) -> usize {
+        self.held
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashSet<String>> {
         self.held.write().unwrap_or_else(PoisonError::into_inner)
     }
@@ -366,13 +378,7 @@ impl LeaseLoop {
                 tracing::info!(%replica, acquired = acquired.len(), takeovers, share, live_replicas = census.live_replicas, "acquired leases");
             }
         }
-        let held_now = self
-            .ownership
-            .held
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len();
-        self.metrics.held.store(held_now as u64, Ordering::Relaxed);
+        self.publish_held();
         self.scheduler.reconcile().await?;
         Ok(())
     }
@@ -385,12 +391,12 @@ impl LeaseLoop {
                 .fetch_add(ids.len() as u64, Ordering::Relaxed);
         }
         self.scheduler.stop_unheld(ids).await;
-        let held_now = self
-            .ownership
+        self.publish_held();
+    }
+
+    fn publish_held(&self) {
+        self.metrics
             .held
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len();
-        self.metrics.held.store(held_now as u64, Ordering::Relaxed);
+            .store(self.ownership.len() as u64, Ordering::Relaxed);
     }
 }

@@ -174,15 +174,37 @@ fn assert_never_polled_twice_at_once(runs: &[PollRun]) {
     }
 }
 
-async fn metric(http: &reqwest::Client, replica: &Replica, name: &str) -> u64 {
-    let text = http
-        .get(format!("{}/metrics", replica.base))
+/// `GET base + path` with the admin token, as JSON.
+async fn get_json(http: &reqwest::Client, base: &str, path: &str) -> Value {
+    http.get(format!("{base}{path}"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn metrics_text(http: &reqwest::Client, replica: &Replica) -> String {
+    http.get(format!("{}/metrics", replica.base))
         .send()
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Whether `replica` is the one with lease owner id `id`.
+async fn is_replica(http: &reqwest::Client, replica: &Replica, id: &str) -> bool {
+    metrics_text(http, replica)
+        .await
+        .contains(&format!("pylon_replica_info{{replica=\"{id}\"}} 1"))
+}
+
+async fn metric(http: &reqwest::Client, replica: &Replica, name: &str) -> u64 {
+    let text = metrics_text(http, replica).await;
     text.lines()
         .find(|line| line.starts_with(&format!("{name}{{")))
         .and_then(|line| line.rsplit(' ').next())
@@ -197,15 +219,7 @@ async fn replica_index_not_owning(
     owner: &str,
 ) -> usize {
     for (i, replica) in replicas.iter().enumerate() {
-        let text = http
-            .get(format!("{}/metrics", replica.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if !text.contains(&format!("pylon_replica_info{{replica=\"{owner}\"}} 1")) {
+        if !is_replica(http, replica, owner).await {
             return i;
         }
     }
@@ -323,15 +337,7 @@ async fn thirty_connections_are_spread_failed_over_and_rebalanced() {
     );
     // Every replica answers the same list from the shared database.
     for replica in &replicas {
-        let list: Value = http
-            .get(format!("{}/api/vmware/connections", replica.base))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = get_json(&http, &replica.base, "/api/vmware/connections").await;
         assert_eq!(list.as_array().unwrap().len(), 30);
         assert!(
             list.as_array()
@@ -348,15 +354,7 @@ async fn thirty_connections_are_spread_failed_over_and_rebalanced() {
     let victim_index = {
         let mut found = None;
         for (i, replica) in replicas.iter().enumerate() {
-            let text = http
-                .get(format!("{}/metrics", replica.base))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            if text.contains(&format!("pylon_replica_info{{replica=\"{victim_id}\"}} 1")) {
+            if is_replica(&http, replica, &victim_id).await {
                 found = Some(i);
             }
         }
@@ -523,30 +521,14 @@ async fn concurrent_writes_through_every_replica_lose_nothing() {
     contested.sort_unstable();
     assert_eq!(contested, vec![201, 409, 409, 409, 409]);
     for replica in &replicas {
-        let list: Value = http
-            .get(format!("{}/api/vmware/connections", replica.base))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = get_json(&http, &replica.base, "/api/vmware/connections").await;
         assert_eq!(list.as_array().unwrap().len(), 51);
     }
 
     // Fifty concurrent edits of one connection through different replicas. Each either
     // lands (re-reading and retrying on a stale revision) or is refused with 409 after its
     // retries; none that was acknowledged is lost: one revision per 200.
-    let list: Value = http
-        .get(format!("{}/api/vmware/connections", replicas[0].base))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = get_json(&http, &replicas[0].base, "/api/vmware/connections").await;
     let id = list[0]["id"].as_str().unwrap().to_owned();
     let mut edits = Vec::new();
     for n in 0..50u32 {
