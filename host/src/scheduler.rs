@@ -155,6 +155,11 @@ impl PollScheduler {
     /// Brings the task of one connection in line with its stored state: started when
     /// enabled, restarted when its configuration changed, stopped when disabled or gone.
     pub async fn sync(&self, platform: &str, id: &str) {
+        if let Some(ownership) = &self.ownership {
+            // A connection created or enabled here is leased (by this replica or another) on
+            // the next lease tick; ask for that tick now rather than up to a tick later.
+            ownership.wake();
+        }
         match self.store.get_connection(platform, id).await {
             Ok(record) => self.apply(platform, id, record).await,
             Err(error) => {

@@ -152,7 +152,7 @@ async fn alerts_open_once_follow_their_condition_resolve_reopen_and_survive_rest
     assert_ne!(fourth[2].id, fourth[0].id);
 
     // A restart keeps every alert as it was, and the next poll carries on from there.
-    let app = TestApp::open(app.stop()).await;
+    let app = TestApp::open(app.stop().await).await;
     assert_eq!(stored(&app, &id).await, fourth);
     poll(&app, &id, t3 + Duration::seconds(60), &[]).await;
     assert!(stored(&app, &id)
@@ -420,7 +420,7 @@ async fn simulator_health_alerts_open_stay_resolve_and_survive_a_restart() {
     // A restart keeps every alert, and polls after it open no duplicate.
     let before = alert_items(&app, "").await;
     app.state.scheduler.shutdown().await;
-    let app = TestApp::open(app.stop()).await;
+    let app = TestApp::open(app.stop().await).await;
     assert_eq!(alert_items(&app, "").await, before);
     let item = app.next_poll(&id).await;
     assert_eq!(item["poll"]["status"], "healthy", "{item}");

@@ -703,12 +703,14 @@ async fn pylon_mcp_serves_the_tools_on_stdio() {
     let settings_only = app.token(&["settings:read"]).await;
     let expected_platforms = http(&app, "/api/platforms").await;
     let data_dir = app.dir.path().to_owned();
+    let database = app.database_env();
     let command = |token: &str| {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pylon"));
         command
             .arg("mcp")
             .env_clear()
             .env("PYLON_DATA_DIR", &data_dir)
+            .envs(database.clone())
             .env("PYLON_MCP_TOKEN", token)
             .env("PYLON_LOG", "debug")
             .stdin(std::process::Stdio::piped())

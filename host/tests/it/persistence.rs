@@ -32,7 +32,7 @@ async fn connections_health_and_tokens_survive_a_restart() {
     assert_eq!(before["poll"]["consecutiveFailures"], 1);
     assert_eq!(before["poll"]["lastError"]["category"], "network");
 
-    let app = TestApp::open(app.stop()).await;
+    let app = TestApp::open(app.stop().await).await;
     let after = app.item(&id).await;
     assert_eq!(after, before);
     let (status, _) = app

@@ -78,3 +78,23 @@ impl TestDatabase {
         }
     }
 }
+
+/// A PostgreSQL client program: from `PATH`, else from Debian's versioned directory.
+pub fn binary(name: &str) -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file());
+    if let Some(found) = on_path {
+        return found;
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    versions.sort();
+    versions
+        .last()
+        .map(|dir| dir.join("bin").join(name))
+        .unwrap_or_else(|| PathBuf::from(name))
+}

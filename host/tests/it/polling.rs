@@ -188,7 +188,7 @@ async fn resources_survive_a_restart() {
     let before = resources(&app, "").await;
     sim.stop().await;
     app.state.scheduler.shutdown().await;
-    let app = TestApp::open(app.stop()).await;
+    let app = TestApp::open(app.stop().await).await;
     // Served from the store before (or whatever) the next poll says.
     let after = resources(&app, "").await;
     assert_eq!(after, before);

@@ -17,6 +17,32 @@ pub struct TestApp {
     pub dir: TempDir,
     pub state: AppState,
     pub router: Router,
+    /// The PostgreSQL database when the tests run on PostgreSQL (see [`on_postgres`]).
+    postgres_url: Option<String>,
+}
+
+/// Whether `TestApp` runs on PostgreSQL: `PYLON_TEST_STORE=postgres`, which
+/// `scripts/test.sh` sets for a second pass of the API tests, so every API behaves the same
+/// on both stores. SQLite otherwise.
+pub fn on_postgres() -> bool {
+    std::env::var("PYLON_TEST_STORE").is_ok_and(|store| store == "postgres")
+}
+
+/// Databases made for this test process, kept until it exits: a restarted `TestApp` finds its
+/// database again through a file in its data directory.
+static DATABASES: std::sync::Mutex<Vec<crate::pg::TestDatabase>> =
+    std::sync::Mutex::new(Vec::new());
+
+async fn postgres_url(dir: &std::path::Path) -> String {
+    let file = dir.join("test-database-url");
+    if let Ok(url) = std::fs::read_to_string(&file) {
+        return url;
+    }
+    let database = crate::pg::TestDatabase::new().await;
+    let url = database.url.clone();
+    std::fs::write(&file, &url).unwrap();
+    DATABASES.lock().unwrap().push(database);
+    url
 }
 
 impl TestApp {
@@ -30,16 +56,34 @@ impl TestApp {
         config.admin_token = Some(SecretString::new(ADMIN));
         config.test_timeout_seconds = 5;
         config.max_body_bytes = 64 * 1024;
+        let postgres_url = if on_postgres() {
+            Some(postgres_url(dir.path()).await)
+        } else {
+            None
+        };
+        config.database_url = postgres_url.clone();
+        // Short leases, so a restarted instance (a new replica) polls at once.
+        config.lease_seconds = 3;
         let state =
             pylon_host::bootstrap::build_state(&config, Registry::from_inventory().unwrap())
                 .await
                 .unwrap();
         let router = pylon_host::app(state.clone());
-        Self { dir, state, router }
+        Self {
+            dir,
+            state,
+            router,
+            postgres_url,
+        }
     }
 
-    /// Drops the instance and returns its data directory for a restart.
-    pub fn stop(self) -> TempDir {
+    /// Stops the instance as `pylon` stops on SIGTERM (polls finish, sessions close, leases
+    /// are given back) and returns its data directory for a restart.
+    pub async fn stop(self) -> TempDir {
+        self.state.scheduler.shutdown().await;
+        if let Some(lease) = &self.state.lease {
+            lease.shutdown().await;
+        }
         self.dir
     }
 
@@ -184,8 +228,31 @@ impl TestApp {
         String::from_utf8(bytes.to_vec()).unwrap()
     }
 
-    /// Every byte the database holds on disk (main file, WAL and shared memory).
+    /// The environment that points a `pylon` child process at this instance's database
+    /// (nothing on SQLite, where `PYLON_DATA_DIR` does).
+    pub fn database_env(&self) -> Vec<(&'static str, String)> {
+        self.postgres_url
+            .iter()
+            .map(|url| ("PYLON_DATABASE_URL", url.clone()))
+            .collect()
+    }
+
+    /// Every byte the database holds on disk (main file, WAL and shared memory); on
+    /// PostgreSQL, a dump of its data (text columns as text, `bytea` as hex).
     pub fn database_bytes(&self) -> Vec<u8> {
+        if let Some(url) = &self.postgres_url {
+            let output = std::process::Command::new(crate::pg::binary("pg_dump"))
+                .arg("--data-only")
+                .arg(url)
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            return output.stdout;
+        }
         let mut bytes = Vec::new();
         for entry in std::fs::read_dir(self.dir.path()).unwrap() {
             let path = entry.unwrap().path();
