@@ -84,7 +84,7 @@ async fn host_cpu_history_is_served_and_a_restart_stores_no_sample_twice() {
 
     // Restart on the same data directory; the new session resumes from the stored cursor.
     app.state.scheduler.shutdown().await;
-    let app = TestApp::open(app.stop()).await;
+    let app = TestApp::open(app.stop().await).await;
     let item = app.next_poll(&id).await;
     assert_eq!(item["poll"]["status"], "healthy", "{item}");
     let after = cpu_points(&app, &host).await;

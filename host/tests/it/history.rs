@@ -124,7 +124,7 @@ async fn simulator_history_is_served_per_resource_and_resumes_after_a_restart_wi
     assert_eq!(all_history(&app, &vm, "", 1).await, history);
 
     // Stop Pylon; the VM changes while nothing watches; Pylon comes back.
-    let dir = app.stop();
+    let dir = app.stop().await;
     sim.power_on_vm("DC0_H0_VM0").await;
     let app = TestApp::open(dir).await;
     let item = app.next_poll(&id).await;
