@@ -23,3 +23,8 @@ bench:
 # History ingest into the real SQLite store: 10,000 events, a replay, and page latency.
 bench-history:
     cargo run --release -p pylon-bench --bin pylon-bench-history
+
+# Scale-out: 100 connections across 3 replicas on a throwaway PostgreSQL (docs/scale-out.md).
+bench-scale-out:
+    cargo build -p pylon-host -p pylon-bench --bin pylon --bin pylon-bench-scale-out
+    "${CARGO_TARGET_DIR:-target}/debug/pylon-bench-scale-out"

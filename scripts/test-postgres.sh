@@ -9,6 +9,8 @@
 # PYLON_TEST_DATABASE_URL (each test creates its own database on it); a test run without that
 # variable starts one server per test through this same script (see host/tests/it/pg.rs).
 #
+# PYLON_PG_EXTRA_OPTIONS adds server options (the scale-out bench loads pg_stat_statements).
+#
 # PostgreSQL refuses to run as root, so as root the server runs as the `postgres` system user
 # (created by Debian's postgresql package) and DIR is handed to that user.
 set -euo pipefail
@@ -52,7 +54,7 @@ start)
     for _ in 1 2 3 4 5 6 7 8 9 10; do
         PORT=$((20000 + RANDOM % 40000))
         if as_owner "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 \
-            -o "-h 127.0.0.1 -p $PORT -k $DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+            -o "-h 127.0.0.1 -p $PORT -k $DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 ${PYLON_PG_EXTRA_OPTIONS:-}" \
             start >/dev/null; then
             echo "postgres://postgres@127.0.0.1:$PORT"
             exit 0
