@@ -220,9 +220,8 @@ async fn run() -> BenchResult<()> {
     }
     let spread = wait_spread(&pool, connections, REPLICAS, Duration::from_secs(120)).await?;
     let spread_after = created_at.elapsed();
-    let all_polled = wait_polled(&pool, &ids, Duration::ZERO, Duration::from_secs(300)).await?;
+    wait_polled(&pool, &ids, Duration::ZERO, Duration::from_secs(300)).await?;
     let polled_after = created_at.elapsed();
-    let _ = all_polled;
 
     // Steady state: poll runs and coordination statements over the window.
     sqlx::query("SELECT pg_stat_statements_reset()")
