@@ -65,6 +65,8 @@ pub struct PollScheduler {
     stop: CancellationToken,
     tasks: Mutex<HashMap<String, ConnectionTask>>,
     metrics: Arc<PollMetrics>,
+    /// Per connection, when the last poll cycle (the poll and its feeds) that finished began.
+    cycles: FinishedCycles,
     /// With several replicas, which connections this one may poll; `None` polls them all.
     ownership: Option<Ownership>,
 }
@@ -87,10 +89,22 @@ impl PollScheduler {
             stop: CancellationToken::new(),
             tasks: Mutex::new(HashMap::new()),
             metrics: Arc::new(PollMetrics::default()),
+            cycles: FinishedCycles::default(),
         }
     }
 
     /// Counters of finished polls, for `GET /metrics`.
+    /// When the last poll cycle of `id` that finished (its poll and, after a success, its
+    /// feeds) began: a cycle that began after a change has seen all of it. For tests and
+    /// tools that wait for a poll they asked for.
+    pub fn last_finished_cycle(&self, id: &str) -> Option<DateTime<Utc>> {
+        self.cycles
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+            .copied()
+    }
+
     pub fn metrics(&self) -> &PollMetrics {
         &self.metrics
     }
@@ -238,6 +252,7 @@ impl PollScheduler {
             config,
             store: self.store.clone(),
             metrics: self.metrics.clone(),
+            cycles: self.cycles.clone(),
             permits: self.permits.clone(),
             poll_timeout: self.settings.poll_timeout,
             retention: self.settings.retention,
@@ -262,6 +277,10 @@ impl PollScheduler {
     }
 }
 
+/// When each connection's last finished poll cycle began (see
+/// [`PollScheduler::last_finished_cycle`]).
+type FinishedCycles = Arc<std::sync::Mutex<HashMap<String, DateTime<Utc>>>>;
+
 /// The loop that polls one connection.
 struct PollWorker {
     id: String,
@@ -270,6 +289,7 @@ struct PollWorker {
     config: ConnectionConfig,
     store: Arc<dyn Store>,
     metrics: Arc<PollMetrics>,
+    cycles: FinishedCycles,
     permits: Arc<Semaphore>,
     poll_timeout: Duration,
     retention: FeedRetention,
@@ -398,6 +418,10 @@ impl PollWorker {
                 self.record_feeds(feeds, feeds_started.elapsed(), attempted_at)
                     .await;
             }
+            self.cycles
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(self.id.clone(), attempted_at);
             next = started + interval + jitter(interval);
         }
         if let Some(mut session) = session.take() {

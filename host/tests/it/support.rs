@@ -176,9 +176,9 @@ impl TestApp {
     }
 
     /// Asks the scheduler for a poll of `id` and waits until an attempt that began after the
-    /// request has been recorded, successful or not (60 s at most); returns the connection
-    /// item. (`lastAttemptAt` is when an attempt began, so a poll already running when the
-    /// test changed something does not count.)
+    /// request has been recorded, successful or not, with the feeds read after it (60 s at
+    /// most); returns the connection item. (`lastAttemptAt` is when an attempt began, so a
+    /// poll already running when the test changed something does not count.)
     pub async fn next_poll(&self, id: &str) -> Value {
         let requested = chrono::Utc::now();
         self.state.scheduler.poll_now(id).await;
@@ -188,8 +188,13 @@ impl TestApp {
             let attempted = item["poll"]["lastAttemptAt"]
                 .as_str()
                 .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok());
-            if attempted.is_some_and(|at| at > requested) && item["poll"]["status"] != "pending" {
-                return item;
+            // The whole cycle: the poll and the feeds recorded after it.
+            let finished = self.state.scheduler.last_finished_cycle(id);
+            if attempted.is_some_and(|at| at > requested)
+                && finished.is_some_and(|at| at > requested)
+                && item["poll"]["status"] != "pending"
+            {
+                return self.item(id).await;
             }
             assert!(
                 started.elapsed() < std::time::Duration::from_secs(60),
