@@ -426,6 +426,9 @@ const UPSERT_BATCH_ROWS: usize = 500;
 
 /// Samples per multi-row insert: 5 parameters each (10,000 a statement).
 const SAMPLE_BATCH_ROWS: usize = 2_000;
+// The multi-row statements above run with `persistent(false)`: their text depends on the
+// batch size, so caching them as prepared statements on every pooled connection would keep
+// megabytes of compiled SQL alive for statements that are rarely the same twice.
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())

@@ -117,7 +117,7 @@ macro_rules! impl_sql_store {
                         .push_bind(&record.resource_id);
                 });
                 query.push(" ON CONFLICT DO NOTHING");
-                query.build().execute(&mut **tx).await?;
+                query.build().persistent(false).execute(&mut **tx).await?;
             }
             let samples = $crate::store::sample_rows(feeds);
             for batch in samples.chunks($crate::store::SAMPLE_BATCH_ROWS) {
@@ -133,7 +133,7 @@ macro_rules! impl_sql_store {
                         .push_bind(connection_id);
                 });
                 query.push(" ON CONFLICT DO NOTHING");
-                query.build().execute(&mut **tx).await?;
+                query.build().persistent(false).execute(&mut **tx).await?;
             }
             let now = chrono::Utc::now();
             let history_cutoff = now - chrono::Duration::days(i64::from(retention.history_days));
@@ -384,7 +384,7 @@ macro_rules! impl_sql_store {
                            name = excluded.name, body_json = excluded.body_json,
                            body_hash = excluded.body_hash, last_seen_at = excluded.last_seen_at",
                     );
-                    query.build().execute(&mut *tx).await?;
+                    query.build().persistent(false).execute(&mut *tx).await?;
                 }
                 for gone in &plan.gone {
                     sqlx::query(&sql("DELETE FROM resources WHERE id = ?"))
