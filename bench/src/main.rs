@@ -365,6 +365,11 @@ impl Pylon {
             .env("PYLON_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("PYLON_LOG", "info")
             .env("PYLON_LOG_FORMAT", "json")
+            // `BENCH_COLLECT_FEEDS=false` measures the inventory path alone.
+            .env(
+                "PYLON_COLLECT_FEEDS",
+                std::env::var("BENCH_COLLECT_FEEDS").unwrap_or_else(|_| "true".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
