@@ -46,7 +46,7 @@ use crate::client::{SessionError, Stage, VcenterSession};
 use crate::inventory::paths::{datastore, host, vm};
 use crate::inventory::request::{close_method, open_method, push_moref, push_text};
 use crate::inventory::types::MoRef;
-use crate::inventory::xml::{local_name, Cursor, XmlError};
+use crate::inventory::xml::{local_name, visit_prop_sets, Cursor, XmlError};
 use crate::inventory::InventorySnapshot;
 use crate::BoxFuture;
 
@@ -873,29 +873,10 @@ struct PerfManagerInfo {
 /// Parses the `RetrievePropertiesExResponse` of [`perf_manager_request`]. Counters without a
 /// key or name are left out; unknown members are skipped.
 fn parse_perf_manager(bytes: &[u8]) -> Result<PerfManagerInfo, XmlError> {
-    let mut cursor = Cursor::new(bytes);
-    cursor.enter_response(&["RetrievePropertiesExResponse"])?;
     let mut info = PerfManagerInfo::default();
-    while let Some(returnval) = cursor.child()? {
-        if local_name(&returnval) != "returnval" {
-            cursor.skip()?;
-            continue;
-        }
-        while let Some(objects) = cursor.child()? {
-            if local_name(&objects) != "objects" {
-                cursor.skip()?;
-                continue;
-            }
-            while let Some(member) = cursor.child()? {
-                if local_name(&member) != "propSet" {
-                    cursor.skip()?;
-                    continue;
-                }
-                read_perf_manager_property(&mut cursor, &mut info)?;
-            }
-        }
-    }
-    cursor.finish()?;
+    visit_prop_sets(bytes, |cursor| {
+        read_perf_manager_property(cursor, &mut info)
+    })?;
     Ok(info)
 }
 

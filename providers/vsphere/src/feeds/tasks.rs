@@ -19,7 +19,7 @@ use super::{FeedError, RawHistory};
 use crate::client::{SessionError, Stage, VcenterSession};
 use crate::inventory::request::{close_method, open_method, push_moref, push_text};
 use crate::inventory::types::MoRef;
-use crate::inventory::xml::{local_name, parse_moref_response, Cursor, XmlError};
+use crate::inventory::xml::{local_name, parse_moref_response, visit_prop_sets, Cursor, XmlError};
 
 /// Tasks per `ReadNextTasks` call.
 pub(crate) const PAGE_SIZE: u32 = 500;
@@ -319,39 +319,20 @@ fn parse_task_page(bytes: &[u8]) -> Result<Vec<ReadTask>, XmlError> {
 
 /// Parses a `RetrievePropertiesExResponse` whose objects are tasks with an `info` property.
 fn parse_task_infos(bytes: &[u8]) -> Result<Vec<ReadTask>, XmlError> {
-    let mut cursor = Cursor::new(bytes);
-    cursor.enter_response(&["RetrievePropertiesExResponse"])?;
     let mut tasks = Vec::new();
-    // returnval > objects > propSet > (name, val)
-    while let Some(returnval) = cursor.child()? {
-        if local_name(&returnval) != "returnval" {
-            cursor.skip()?;
-            continue;
-        }
-        while let Some(objects) = cursor.child()? {
-            if local_name(&objects) != "objects" {
-                cursor.skip()?;
-                continue;
-            }
-            while let Some(part) = cursor.child()? {
-                if local_name(&part) != "propSet" {
-                    cursor.skip()?;
-                    continue;
-                }
-                // `name` precedes `val`; only an `info` value is a TaskInfo (anything else in
-                // the answer, such as a proxy's unrelated objects, is not read as one).
-                let mut is_info = false;
-                while let Some(field) = cursor.child()? {
-                    match local_name(&field) {
-                        "name" => is_info = cursor.text()?.trim() == "info",
-                        "val" if is_info => tasks.extend(read_task_info(&mut cursor)?),
-                        _ => cursor.skip()?,
-                    }
-                }
+    visit_prop_sets(bytes, |cursor| {
+        // `name` precedes `val`; only an `info` value is a TaskInfo (anything else in the
+        // answer, such as a proxy's unrelated objects, is not read as one).
+        let mut is_info = false;
+        while let Some(field) = cursor.child()? {
+            match local_name(&field) {
+                "name" => is_info = cursor.text()?.trim() == "info",
+                "val" if is_info => tasks.extend(read_task_info(cursor)?),
+                _ => cursor.skip()?,
             }
         }
-    }
-    cursor.finish()?;
+        Ok(())
+    })?;
     Ok(tasks)
 }
 

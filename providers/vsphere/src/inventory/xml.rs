@@ -117,6 +117,38 @@ pub(crate) fn parse_moref_response(bytes: &[u8], response: &str) -> Result<MoRef
     found.ok_or_else(|| cursor.unexpected(format!("{response} without a returnval")))
 }
 
+/// Walks a `RetrievePropertiesExResponse` (`returnval` > `objects` > `propSet`) and hands
+/// each `propSet`, just opened, to `visit`, which must read it to its end. For the small
+/// reads of the feeds (task infos, the performance manager's counters), whose values are
+/// structures the inventory reader keeps only as unsupported.
+pub(crate) fn visit_prop_sets<'a>(
+    bytes: &'a [u8],
+    mut visit: impl FnMut(&mut Cursor<'a>) -> Result<(), XmlError>,
+) -> Result<(), XmlError> {
+    let mut cursor = Cursor::new(bytes);
+    cursor.enter_response(&["RetrievePropertiesExResponse"])?;
+    while let Some(returnval) = cursor.child()? {
+        if local_name(&returnval) != "returnval" {
+            cursor.skip()?;
+            continue;
+        }
+        while let Some(objects) = cursor.child()? {
+            if local_name(&objects) != "objects" {
+                cursor.skip()?;
+                continue;
+            }
+            while let Some(member) = cursor.child()? {
+                if local_name(&member) == "propSet" {
+                    visit(&mut cursor)?;
+                } else {
+                    cursor.skip()?;
+                }
+            }
+        }
+    }
+    cursor.finish()
+}
+
 /// Checks the answer to a method without a result (`DestroyView`, `DestroyPropertyFilter`):
 /// `Ok` for the named response element, the fault or an error otherwise.
 pub(crate) fn parse_void_response(bytes: &[u8], response: &str) -> Result<(), XmlError> {
