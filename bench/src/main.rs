@@ -14,11 +14,8 @@
 //! It expects the `pylon` binary next to its own executable (`cargo build --release -p
 //! pylon-host -p pylon-bench` builds both; see `scripts/bench.sh`).
 
-use pylon_core::draft::apply_draft;
-use pylon_core::Provider;
-use pylon_vcsim::{Simulator, SimulatorOptions};
+use pylon_bench::{estate_config, estate_draft, start_estate};
 use pylon_vsphere::floor::raw_inventory_read;
-use pylon_vsphere::{VsphereProvider, DESCRIPTOR};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -42,41 +39,17 @@ async fn main() {
 
 async fn run() -> BenchResult<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let vms_per_pool: u32 = std::env::var("BENCH_VMS_PER_POOL")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
-    eprintln!("starting the simulator: -dc 5 -cluster 4 -ch 8 -host 1 -vm {vms_per_pool} -ds 4");
-    let sim = Simulator::start(SimulatorOptions {
-        datacenters: Some(5),
-        clusters: Some(4),
-        hosts_per_cluster: Some(8),
-        standalone_hosts: Some(1),
-        vms: Some(vms_per_pool),
-        datastores: Some(4),
-        ..SimulatorOptions::default()
-    })
-    .await;
+    let sim = start_estate().await;
     let inventory = sim.inventory().clone();
     eprintln!(
         "simulator: {} VMs, {} hosts, {} datastores",
         inventory.vms, inventory.hosts, inventory.datastores
     );
-    let draft = json!({
-        "name": "bench",
-        "host": sim.host(),
-        "port": sim.port(),
-        "username": "bench@vsphere.local",
-        "password": "bench-password",
-        "caCertificate": sim.ca_pem(),
-        "pollIntervalSeconds": 10,
-    });
+    let mut draft = estate_draft(&sim);
+    draft["pollIntervalSeconds"] = json!(10);
 
     // The floor, measured three times; the median counts.
-    let mut config = apply_draft(&DESCRIPTOR, None, &draft).map_err(|e| e.to_string())?;
-    VsphereProvider::default()
-        .validate(&mut config)
-        .map_err(|e| e.to_string())?;
+    let config = estate_config(&draft)?;
     let mut floors = Vec::new();
     for _ in 0..3 {
         let raw = raw_inventory_read(&config)

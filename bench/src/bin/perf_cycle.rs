@@ -10,12 +10,8 @@
 //!
 //! `BENCH_VMS_PER_POOL` shrinks the simulator (200: 5,000 VMs; 2: 50 VMs for a smoke run).
 
-use pylon_core::draft::apply_draft;
-use pylon_core::Provider;
-use pylon_vcsim::{Simulator, SimulatorOptions};
+use pylon_bench::{estate_config, estate_draft, start_estate};
 use pylon_vsphere::floor::perf_cycles;
-use pylon_vsphere::{VsphereProvider, DESCRIPTOR};
-use serde_json::json;
 use std::time::Duration;
 
 const CYCLES: usize = 3;
@@ -31,21 +27,7 @@ async fn main() {
 
 async fn run() -> Result<(), String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let vms_per_pool: u32 = std::env::var("BENCH_VMS_PER_POOL")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
-    eprintln!("starting the simulator: -dc 5 -cluster 4 -ch 8 -host 1 -vm {vms_per_pool} -ds 4");
-    let sim = Simulator::start(SimulatorOptions {
-        datacenters: Some(5),
-        clusters: Some(4),
-        hosts_per_cluster: Some(8),
-        standalone_hosts: Some(1),
-        vms: Some(vms_per_pool),
-        datastores: Some(4),
-        ..SimulatorOptions::default()
-    })
-    .await;
+    let sim = start_estate().await;
     let inventory = sim.inventory().clone();
     eprintln!(
         "simulator: {} VMs, {} hosts, {} datastores; {CYCLES} cycles {} s apart",
@@ -54,18 +36,8 @@ async fn run() -> Result<(), String> {
         inventory.datastores,
         PAUSE.as_secs()
     );
-    let draft = json!({
-        "name": "bench",
-        "host": sim.host(),
-        "port": sim.port(),
-        "username": "bench@vsphere.local",
-        "password": "bench-password",
-        "caCertificate": sim.ca_pem(),
-    });
-    let mut config = apply_draft(&DESCRIPTOR, None, &draft).map_err(|e| e.to_string())?;
-    VsphereProvider::default()
-        .validate(&mut config)
-        .map_err(|e| e.to_string())?;
+    let draft = estate_draft(&sim);
+    let config = estate_config(&draft)?;
     let cycles = perf_cycles(&config, CYCLES, PAUSE)
         .await
         .map_err(|e| format!("collection failed: {}", e.message))?;
