@@ -142,18 +142,9 @@ pub(crate) async fn run_all(
         }
         None => {
             let why = "the fixture's good draft does not validate".to_owned();
-            for check in [
-                CheckId::SessionLifecycle,
-                CheckId::StableIds,
-                CheckId::CanonicalTypes,
-                CheckId::RelationsResolve,
-                CheckId::SummaryMatchesProjection,
-                CheckId::GoldenProjection,
-                CheckId::OutageRecovery,
-                CheckId::DeclaredCapabilities,
-            ] {
-                run.record(check, Verdict::Fail(why.clone()));
-            }
+            run.record(CheckId::SessionLifecycle, Verdict::Fail(why.clone()));
+            fail_checks(&mut run, &POLL_CHECKS, &why);
+            run.record(CheckId::OutageRecovery, Verdict::Fail(why));
         }
     }
     target.stop().await;
@@ -597,17 +588,8 @@ async fn check_polls(
     let Some(mut session) = connect(run, config, "poll connect", &mut connect_problems).await
     else {
         let why = connect_problems.join("; ");
-        for check in [
-            CheckId::StableIds,
-            CheckId::CanonicalTypes,
-            CheckId::RelationsResolve,
-            CheckId::SummaryMatchesProjection,
-            CheckId::GoldenProjection,
-            CheckId::OutageRecovery,
-            CheckId::DeclaredCapabilities,
-        ] {
-            run.record(check, Verdict::Fail(why.clone()));
-        }
+        fail_checks(run, &POLL_CHECKS, &why);
+        run.record(CheckId::OutageRecovery, Verdict::Fail(why));
         return;
     };
     let first = poll_observe(run, &mut session, "first poll").await;
@@ -615,16 +597,7 @@ async fn check_polls(
     let ((_, first, first_feeds), (observation, second, second_feeds)) = match (first, second) {
         (Ok(first), Ok(second)) => (first, second),
         (Err(why), _) | (_, Err(why)) => {
-            for check in [
-                CheckId::StableIds,
-                CheckId::CanonicalTypes,
-                CheckId::RelationsResolve,
-                CheckId::SummaryMatchesProjection,
-                CheckId::GoldenProjection,
-                CheckId::DeclaredCapabilities,
-            ] {
-                run.record(check, Verdict::Fail(why.clone()));
-            }
+            fail_checks(run, &POLL_CHECKS, &why);
             check_outage(run, target, &mut session).await;
             session.close().await;
             return;
@@ -679,6 +652,23 @@ async fn check_polls(
     );
     run.record(CheckId::DeclaredCapabilities, verdict);
     session.close().await;
+}
+
+/// The checks judged from two polls of the good target; when those polls cannot be made,
+/// each fails with the reason.
+const POLL_CHECKS: [CheckId; 6] = [
+    CheckId::StableIds,
+    CheckId::CanonicalTypes,
+    CheckId::RelationsResolve,
+    CheckId::SummaryMatchesProjection,
+    CheckId::GoldenProjection,
+    CheckId::DeclaredCapabilities,
+];
+
+fn fail_checks(run: &mut Run<'_>, checks: &[CheckId], why: &str) {
+    for check in checks {
+        run.record(*check, Verdict::Fail(why.to_owned()));
+    }
 }
 
 /// A second connection id, to show ids are unique across connections.
